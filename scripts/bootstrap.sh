@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what the platform needs on this machine, idempotently:
+#   - PostgreSQL and Redis servers (Debian packages) when they are missing,
+#   - the Python virtualenv in .venv with the pinned dependencies,
+#   - the pinned Dapr runtime built from the Go module proxy (scripts/build-dapr.sh).
+# Safe to run again: each step is skipped when already done.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+# shellcheck source=versions.env
+source scripts/versions.env
+say() { printf '[bootstrap %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+as_root() {
+  if [[ $(id -u) -eq 0 ]]; then "$@";
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo "$@";
+  else echo "error: '$*' needs root (or passwordless sudo); install it once and rerun" >&2; exit 1; fi
+}
+
+# 1. system packages ------------------------------------------------------------------------
+need=()
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=("postgresql-$POSTGRES_MAJOR")
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v wrk >/dev/null || need+=(wrk)
+if ((${#need[@]})); then
+  say "installing ${need[*]} (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq
+  # The packages' own services are not used (the stack runs its own on other ports).
+  as_root apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+if [[ $(id -u) -eq 0 ]] && ! id postgres >/dev/null 2>&1; then
+  useradd --system --home-dir /var/lib/postgresql --shell /usr/sbin/nologin postgres
+fi
+
+# 2. Python ---------------------------------------------------------------------------------
+PY=${PYTHON:-$(command -v python3.11 || command -v python3)}
+"$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' \
+  || { echo "error: Python 3.11 is required (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
+stamp=$(sha256sum pyproject.toml | cut -c1-16)
+if [[ ! -x .venv/bin/python || "$(cat .venv/.stamp 2>/dev/null)" != "$stamp" ]]; then
+  say "installing Python dependencies into .venv"
+  [[ -x .venv/bin/python ]] || "$PY" -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check --upgrade pip
+  .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
+  echo "$stamp" > .venv/.stamp
+fi
+
+# 3. Dapr runtime ---------------------------------------------------------------------------
+scripts/build-dapr.sh
+say "ready"

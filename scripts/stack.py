@@ -1,0 +1,577 @@
+"""Start and stop the local platform: PostgreSQL, Redis, the SMTP sink, Dapr placement and
+scheduler, and every app of dapr/dapr.yaml with its daprd sidecar.
+
+    python scripts/stack.py up          # start everything, wait until ready, stay in foreground
+    python scripts/stack.py up --detach # start everything and return once ready
+    python scripts/stack.py down        # stop everything this script started
+
+The tests use the same functions (tests/conftest.py). Everything lives under .local/
+(git-ignored): data, logs, pid files and the generated secrets. A second `up` first stops
+whatever a previous run left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import json
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCAL = ROOT / ".local"
+LOGS = LOCAL / "logs"
+RUN = LOCAL / "run"
+MAIL = LOCAL / "mail"
+SECRETS_FILE = LOCAL / "secrets.json"
+RUN_FILE = ROOT / "dapr" / "dapr.yaml"
+DAPR_BIN = LOCAL / "dapr" / ".dapr" / "bin"
+PYTHON = ROOT / ".venv" / "bin" / "python"
+
+PG_PORT = 55432
+REDIS_PORT = 56379
+SMTP_PORT = 2525
+PLACEMENT_PORT = 50005
+SCHEDULER_PORT = 50006
+GATEWAY_URL = "http://127.0.0.1:8080"
+DATABASE_APPS = ("users", "products", "orders", "payments", "inventory", "notifications")
+ADMIN_EMAIL = "admin@shop.local"
+
+
+def log(msg: str) -> None:
+    print(f"[stack {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# secrets
+# --------------------------------------------------------------------------------------------
+def _ec_private_key_pem() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def ensure_secrets() -> dict[str, str]:
+    """Generate .local/secrets.json once (mode 600); later runs reuse it."""
+    LOCAL.mkdir(exist_ok=True)
+    existing: dict[str, str] = {}
+    if SECRETS_FILE.exists():
+        existing = json.loads(SECRETS_FILE.read_text())
+
+    def token() -> str:
+        return secrets.token_urlsafe(24)
+
+    wanted: dict[str, Any] = {
+        "postgres-password": token,
+        "redis-password": token,
+        "app-api-token": token,
+        "dapr-api-token": token,
+        "admin-password": token,
+        "jwt-private-key": _ec_private_key_pem,
+        "jwt-key-id": lambda: base64.urlsafe_b64encode(os.urandom(6)).decode().rstrip("="),
+    }
+    for app in DATABASE_APPS:
+        wanted[f"{app}-db-password"] = token
+    changed = False
+    for key, make in wanted.items():
+        if key not in existing:
+            existing[key] = make()
+            changed = True
+    derived = {
+        "redis-host": f"127.0.0.1:{REDIS_PORT}",
+        "smtp-host": "127.0.0.1",
+        "smtp-port": str(SMTP_PORT),
+        "admin-email": ADMIN_EMAIL,
+    }
+    for app in DATABASE_APPS:
+        derived[f"{app}-db-dsn"] = (f"postgresql://{app}:{existing[f'{app}-db-password']}"
+                                    f"@127.0.0.1:{PG_PORT}/ecommerce_{app}")
+    for key, value in derived.items():
+        if existing.get(key) != value:
+            existing[key] = value
+            changed = True
+    if changed:
+        tmp = SECRETS_FILE.with_suffix(".tmp")
+        tmp.write_text(json.dumps(existing, indent=2))
+        tmp.chmod(0o600)
+        tmp.replace(SECRETS_FILE)
+        log(f"secrets written to {SECRETS_FILE.relative_to(ROOT)}")
+    return existing
+
+
+# --------------------------------------------------------------------------------------------
+# processes
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Proc:
+    name: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path = ROOT
+    user: str | None = None
+
+    @property
+    def pidfile(self) -> Path:
+        return RUN / f"{self.name}.pid"
+
+    @property
+    def logfile(self) -> Path:
+        return LOGS / f"{self.name}.log"
+
+    def start(self) -> subprocess.Popen[bytes]:
+        RUN.mkdir(parents=True, exist_ok=True)
+        LOGS.mkdir(parents=True, exist_ok=True)
+        out = self.logfile.open("ab")
+        env = {**os.environ, **self.env}
+        kwargs: dict[str, Any] = {}
+        if self.user:
+            pw = pwd.getpwnam(self.user)
+            kwargs.update(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
+            env["HOME"] = pw.pw_dir
+        p = subprocess.Popen(self.argv, cwd=self.cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, start_new_session=True, **kwargs)
+        self.pidfile.write_text(str(p.pid))
+        return p
+
+    def stop(self, timeout: float = 10.0) -> None:
+        stop_pidfile(self.pidfile, timeout)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would (the tests of durability use it)."""
+        stop_pidfile(self.pidfile, 0, sig=signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError):
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+        return state != "Z"
+    return True
+
+
+def stop_pidfile(pidfile: Path, timeout: float = 10.0, sig: int = signal.SIGTERM) -> None:
+    try:
+        pid = int(pidfile.read_text())
+    except (OSError, ValueError):
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        while _alive(pid):
+            time.sleep(0.05)
+    pidfile.unlink(missing_ok=True)
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex((host, port)) == 0
+
+
+def wait_port(port: int, what: str, timeout: float, proc: Proc | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port_open(port):
+            return
+        time.sleep(0.1)
+    raise StackError(f"{what} did not open port {port} within {timeout:.0f}s", proc)
+
+
+class StackError(RuntimeError):
+    def __init__(self, msg: str, proc: Proc | None = None) -> None:
+        if proc is not None and proc.logfile.exists():
+            tail = proc.logfile.read_text(errors="replace").splitlines()[-40:]
+            msg += f"\n--- last lines of {proc.logfile} ---\n" + "\n".join(tail)
+        super().__init__(msg)
+
+
+# --------------------------------------------------------------------------------------------
+# backing servers
+# --------------------------------------------------------------------------------------------
+def _pg_bin(name: str) -> str:
+    for d in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (d / name).exists():
+            return str(d / name)
+    found = shutil.which(name)
+    if not found:
+        raise StackError(f"PostgreSQL's {name} not found: run scripts/bootstrap.sh")
+    return found
+
+
+def _pg_user() -> str | None:
+    """PostgreSQL refuses to run as root: run it as the `postgres` system user then."""
+    return "postgres" if os.geteuid() == 0 else None
+
+
+def postgres_proc(sec: dict[str, str]) -> Proc:
+    data = LOCAL / "pgdata"
+    sock = LOCAL / "pgrun"
+    return Proc("postgres", [_pg_bin("postgres"), "-D", str(data), "-p", str(PG_PORT),
+                             "-c", "listen_addresses=127.0.0.1",
+                             "-c", f"unix_socket_directories={sock}",
+                             "-c", "max_connections=300", "-c", "fsync=on",
+                             "-c", "shared_buffers=128MB", "-c", "log_min_messages=warning"],
+                user=_pg_user())
+
+
+def init_postgres(sec: dict[str, str]) -> None:
+    data = LOCAL / "pgdata"
+    sock = LOCAL / "pgrun"
+    user = _pg_user()
+    sock.mkdir(parents=True, exist_ok=True)
+    if user:
+        pw = pwd.getpwnam(user)
+        os.chown(sock, pw.pw_uid, pw.pw_gid)
+    if (data / "PG_VERSION").exists():
+        return
+    log("initialising the PostgreSQL cluster in .local/pgdata")
+    data.mkdir(parents=True, exist_ok=True)
+    pwfile = LOCAL / "run" / "pgpass.tmp"
+    pwfile.parent.mkdir(parents=True, exist_ok=True)
+    pwfile.write_text(sec["postgres-password"])
+    if user:
+        pw = pwd.getpwnam(user)
+        for p in (data, pwfile):
+            os.chown(p, pw.pw_uid, pw.pw_gid)
+    data.chmod(0o700)
+    try:
+        Proc("initdb", [_pg_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=scram-sha-256",
+                        f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C.UTF-8"], user=user).start().wait()
+    finally:
+        pwfile.unlink(missing_ok=True)
+    if not (data / "PG_VERSION").exists():
+        raise StackError("initdb failed", Proc("initdb", []))
+
+
+def setup_databases(sec: dict[str, str]) -> None:
+    """One database and one role per service (idempotent; passwords follow the secrets)."""
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(host="127.0.0.1", port=PG_PORT, user="postgres",
+                                     password=sec["postgres-password"], database="postgres")
+        try:
+            for app in DATABASE_APPS:
+                pw = sec[f"{app}-db-password"].replace("'", "''")
+                exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname=$1", app)
+                verb = "ALTER" if exists else "CREATE"
+                await conn.execute(f"{verb} ROLE \"{app}\" LOGIN PASSWORD '{pw}'")
+                if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname=$1",
+                                           f"ecommerce_{app}"):
+                    await conn.execute(f'CREATE DATABASE "ecommerce_{app}" OWNER "{app}"')
+                await conn.execute(f'REVOKE ALL ON DATABASE "ecommerce_{app}" FROM PUBLIC')
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def redis_proc(sec: dict[str, str]) -> Proc:
+    data = LOCAL / "redis"
+    data.mkdir(parents=True, exist_ok=True)
+    conf = RUN / "redis.conf"
+    RUN.mkdir(parents=True, exist_ok=True)
+    # The password goes in a 600 file, not on the command line where `ps` shows it.
+    conf.write_text(f"port {REDIS_PORT}\nbind 127.0.0.1\ndir {data}\nappendonly yes\n"
+                    f"appendfsync everysec\nrequirepass {sec['redis-password']}\n"
+                    "protected-mode yes\nsave 60 1000\n")
+    conf.chmod(0o600)
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    return Proc("redis", [binary, str(conf)])
+
+
+def smtp_proc() -> Proc:
+    MAIL.mkdir(parents=True, exist_ok=True)
+    return Proc("smtp", [str(PYTHON), str(ROOT / "scripts" / "smtp_sink.py"), "--port",
+                         str(SMTP_PORT), "--dir", str(MAIL)])
+
+
+def placement_proc() -> Proc:
+    return Proc("placement", [str(DAPR_BIN / "placement"), "--port", str(PLACEMENT_PORT),
+                              "--healthz-port", "58080", "--metrics-port", "59090",
+                              "--log-level", "warn"])
+
+
+def scheduler_proc() -> Proc:
+    data = LOCAL / "scheduler"
+    data.mkdir(parents=True, exist_ok=True)
+    return Proc("scheduler", [str(DAPR_BIN / "scheduler"), "--port", str(SCHEDULER_PORT),
+                              "--healthz-port", "58081", "--metrics-port", "59091",
+                              "--etcd-data-dir", str(data), "--etcd-client-port", "52379",
+                              "--log-level", "warn"])
+
+
+# --------------------------------------------------------------------------------------------
+# apps and sidecars (dapr/dapr.yaml)
+# --------------------------------------------------------------------------------------------
+@dataclass
+class App:
+    app_id: str
+    port: int
+    dapr_http: int
+    dapr_grpc: int
+    metrics: int
+    config: Path
+    command: list[str]
+    env: dict[str, str]
+
+    def app_proc(self, sec: dict[str, str]) -> Proc:
+        env = {**self.env, "APP_ID": self.app_id, "APP_PORT": str(self.port),
+               "DAPR_HTTP_PORT": str(self.dapr_http), "DAPR_GRPC_PORT": str(self.dapr_grpc),
+               "APP_API_TOKEN": sec["app-api-token"], "DAPR_API_TOKEN": sec["dapr-api-token"],
+               "PYTHONUNBUFFERED": "1"}
+        argv = [str(ROOT / c) if c.startswith(".venv/") else c for c in self.command]
+        return Proc(self.app_id, argv, env=env)
+
+    def sidecar_proc(self, sec: dict[str, str], run: dict[str, Any]) -> Proc:
+        common = run.get("common", {})
+        resources = (RUN_FILE.parent / common.get("resourcesPath", "../components")).resolve()
+        argv = [str(DAPR_BIN / "daprd"), "--app-id", self.app_id, "--app-port", str(self.port),
+                "--app-protocol", common.get("appProtocol", "http"),
+                "--app-channel-address", "127.0.0.1",
+                "--dapr-http-port", str(self.dapr_http), "--dapr-grpc-port", str(self.dapr_grpc),
+                "--metrics-port", str(self.metrics), "--dapr-listen-addresses", "127.0.0.1",
+                "--resources-path", str(resources), "--config", str(self.config),
+                "--placement-host-address", common.get("placementHostAddress",
+                                                       f"127.0.0.1:{PLACEMENT_PORT}"),
+                "--scheduler-host-address", common.get("schedulerHostAddress",
+                                                       f"127.0.0.1:{SCHEDULER_PORT}"),
+                "--log-level", common.get("logLevel", "info"), "--log-as-json",
+                "--enable-app-health-check=false"]
+        env = {"APP_API_TOKEN": sec["app-api-token"], "DAPR_API_TOKEN": sec["dapr-api-token"]}
+        return Proc(f"{self.app_id}-dapr", argv, env=env)
+
+
+def load_apps() -> tuple[dict[str, Any], list[App]]:
+    run = yaml.safe_load(RUN_FILE.read_text())
+    common_env = run.get("common", {}).get("env", {}) or {}
+    apps = []
+    for a in run["apps"]:
+        apps.append(App(
+            app_id=a["appID"], port=int(a["appPort"]), dapr_http=int(a["daprHTTPPort"]),
+            dapr_grpc=int(a["daprGRPCPort"]), metrics=int(a["metricsPort"]),
+            config=(RUN_FILE.parent / a["configFilePath"]).resolve(),
+            command=list(a["command"]), env={**common_env, **(a.get("env") or {})},
+        ))
+    return run, apps
+
+
+def app_by_id(app_id: str) -> App:
+    return next(a for a in load_apps()[1] if a.app_id == app_id)
+
+
+def http_get(url: str, timeout: float = 3.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 (loopback only)
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+    except (urllib.error.URLError, OSError):
+        return 0, b""
+
+
+# --------------------------------------------------------------------------------------------
+# the whole stack
+# --------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def step(what: str) -> Iterator[None]:
+    t = time.monotonic()
+    log(f"{what} ...")
+    yield
+    log(f"{what}: done in {time.monotonic() - t:.1f}s")
+
+
+def all_procs(sec: dict[str, str]) -> list[Proc]:
+    run, apps = load_apps()
+    procs = [postgres_proc(sec), redis_proc(sec), smtp_proc(), placement_proc(), scheduler_proc()]
+    for a in apps:
+        procs += [a.sidecar_proc(sec, run), a.app_proc(sec)]
+    return procs
+
+
+def down() -> None:
+    """Stop everything a previous `up` started (pid files in .local/run)."""
+    if not RUN.exists():
+        return
+    pidfiles = sorted(RUN.glob("*.pid"))
+    # apps first, then sidecars, then the servers they use
+    order = {"postgres": 3, "redis": 3, "placement": 2, "scheduler": 2, "smtp": 2}
+    pidfiles.sort(key=lambda p: order.get(p.stem, 1 if p.stem.endswith("-dapr") else 0))
+    for pf in pidfiles:
+        stop_pidfile(pf, timeout=15)
+
+
+def wait_ready(apps: list[App], procs: dict[str, Proc], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    pending = {a.app_id for a in apps}
+    while pending and time.monotonic() < deadline:
+        for app in [a for a in apps if a.app_id in pending]:
+            for name in (app.app_id, f"{app.app_id}-dapr"):
+                pid = int(procs[name].pidfile.read_text()) if procs[name].pidfile.exists() else 0
+                if not pid or not _alive(pid):
+                    raise StackError(f"{name} exited during start-up", procs[name])
+            path = "/health/ready"
+            code, _ = http_get(f"http://127.0.0.1:{app.port}{path}")
+            if code == 200:
+                pending.discard(app.app_id)
+                log(f"  {app.app_id} ready on :{app.port}")
+        time.sleep(0.3)
+    if pending:
+        name = sorted(pending)[0]
+        raise StackError(f"not ready after {timeout:.0f}s: {', '.join(sorted(pending))}",
+                         procs[name])
+    code, body = http_get(f"{GATEWAY_URL}/health", timeout=10)
+    if code != 200:
+        raise StackError(f"gateway /health answered {code}: {body[:500]!r}")
+
+
+def up(timeout: float = 180.0) -> dict[str, str]:
+    """Start the whole platform and return once the gateway reports every service ready."""
+    if not (DAPR_BIN / "daprd").exists():
+        raise StackError("the Dapr runtime is not built: run scripts/bootstrap.sh")
+    down()
+    sec = ensure_secrets()
+    run, apps = load_apps()
+    for port, what in [(PG_PORT, "PostgreSQL"), (REDIS_PORT, "Redis"), (SMTP_PORT, "SMTP sink"),
+                       (PLACEMENT_PORT, "placement"), (SCHEDULER_PORT, "scheduler"),
+                       *[(a.port, a.app_id) for a in apps]]:
+        if port_open(port):
+            raise StackError(f"port {port} ({what}) is taken by a process this script did not "
+                             "start; stop it first")
+    procs: dict[str, Proc] = {}
+    with step("starting PostgreSQL, Redis, the SMTP sink, Dapr placement and scheduler"):
+        init_postgres(sec)
+        for p in (postgres_proc(sec), redis_proc(sec), smtp_proc(), placement_proc(),
+                  scheduler_proc()):
+            p.start()
+            procs[p.name] = p
+        wait_port(PG_PORT, "PostgreSQL", 60, procs["postgres"])
+        wait_port(REDIS_PORT, "Redis", 30, procs["redis"])
+        wait_port(SMTP_PORT, "SMTP sink", 30, procs["smtp"])
+        wait_port(PLACEMENT_PORT, "placement", 30, procs["placement"])
+        wait_port(SCHEDULER_PORT, "scheduler", 60, procs["scheduler"])
+        setup_databases(sec)
+    with step(f"starting {len(apps)} apps with their Dapr sidecars"):
+        for a in apps:
+            for p in (a.sidecar_proc(sec, run), a.app_proc(sec)):
+                p.start()
+                procs[p.name] = p
+        wait_ready(apps, procs, timeout)
+    return sec
+
+
+def restart_app(app_id: str, *, kill: bool = False, sidecar: bool = True,
+                timeout: float = 90.0) -> None:
+    """Stop (or SIGKILL, like a crash) one app and, by default, its sidecar; start them again."""
+    sec = json.loads(SECRETS_FILE.read_text())
+    run, _ = load_apps()
+    app = app_by_id(app_id)
+    procs = [app.app_proc(sec)] + ([app.sidecar_proc(sec, run)] if sidecar else [])
+    for p in procs:
+        p.kill() if kill else p.stop()
+    for p in reversed(procs):
+        p.start()
+    wait_ready([app], {p.name: p for p in [app.app_proc(sec), app.sidecar_proc(sec, run)]},
+               timeout)
+
+
+def seed() -> None:
+    seed_script = ROOT / "scripts" / "seed.py"
+    if seed_script.exists():
+        with step("seeding the demo catalog"):
+            subprocess.run([str(PYTHON), str(seed_script)], check=True, cwd=ROOT)
+
+
+def banner(sec: dict[str, str]) -> None:
+    print(f"""
+  The shop is running.
+    API gateway   {GATEWAY_URL}        (health: {GATEWAY_URL}/health)
+    API docs      {GATEWAY_URL}/docs
+    Admin login   {sec['admin-email']} / {sec['admin-password']}
+                  (from {SECRETS_FILE.relative_to(ROOT)}, key admin-password)
+    Mail sink     {MAIL.relative_to(ROOT)}/  (SMTP on 127.0.0.1:{SMTP_PORT})
+    Logs          {LOGS.relative_to(ROOT)}/
+  Ctrl-C stops everything.
+""", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p_up = sub.add_parser("up", help="start the platform")
+    p_up.add_argument("--detach", action="store_true", help="return once ready")
+    p_up.add_argument("--no-seed", action="store_true", help="skip the demo catalog")
+    sub.add_parser("down", help="stop the platform")
+    p_restart = sub.add_parser("restart", help="restart one app and its sidecar")
+    p_restart.add_argument("app_id")
+    args = parser.parse_args()
+    if args.cmd == "restart":
+        restart_app(args.app_id)
+        log(f"{args.app_id} restarted")
+        return 0
+    if args.cmd == "down":
+        down()
+        log("stopped")
+        return 0
+    t0 = time.monotonic()
+    try:
+        sec = up()
+        if not args.no_seed:
+            seed()
+    except (StackError, subprocess.CalledProcessError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        down()
+        return 1
+    log(f"ready in {time.monotonic() - t0:.1f}s")
+    banner(sec)
+    if args.detach:
+        return 0
+    stop = False
+
+    def on_signal(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    while not stop:
+        time.sleep(0.5)
+    log("stopping ...")
+    down()
+    log("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Infrastructure glue shared by every service: settings, Dapr, database, errors, auth, health."""

@@ -1,0 +1,159 @@
+"""The one place that wires a service: lifespan (sidecar, database, migrations), health,
+errors as problem+json, the sidecar-only guard, logging and metrics."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import structlog
+from litestar import Litestar, Request, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import AbstractMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.response import Response
+from litestar.types import Receive, Scope, Send
+
+from services.common import db, logging as app_logging
+from services.common.dapr import Sidecar
+from services.common.errors import EXCEPTION_HANDLERS, problem
+from services.common.names import HEADER_DAPR_API_TOKEN, SECRETSTORE
+from services.common.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+Hook = Callable[[Litestar], Awaitable[None]]
+# Paths a probe or a scraper reaches without going through the sidecar.
+OPEN_PATHS = ("/health", "/metrics", "/schema")
+
+
+class MetricsController(PrometheusController):
+    path = "/metrics"
+
+
+class SidecarOnlyMiddleware(AbstractMiddleware):
+    """Refuse any call that did not come from this app's own daprd (APP_API_TOKEN)."""
+
+    exclude = [f"^{p}" for p in OPEN_PATHS]
+
+    def __init__(self, app: Any, token: str) -> None:
+        super().__init__(app)
+        self.token = token.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        sent = dict(scope["headers"]).get(HEADER_DAPR_API_TOKEN.encode(), b"")
+        if not hmac.compare_digest(sent, self.token):
+            resp = problem(401, "Unauthorized", "Calls must come through the Dapr sidecar")
+            await resp.to_asgi_response(app=None, request=Request(scope))(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def provide_sidecar(state: State) -> Sidecar:
+    sidecar: Sidecar = state.sidecar
+    return sidecar
+
+
+def provide_db(state: State) -> asyncpg.Pool:
+    pool: asyncpg.Pool = state.db
+    return pool
+
+
+async def _ready(state: State) -> tuple[bool, dict[str, str]]:
+    checks: dict[str, str] = {}
+    sidecar: Sidecar = state.sidecar
+    checks["dapr"] = "ok" if await sidecar.healthy() else "down"
+    pool: asyncpg.Pool | None = state.get("db")
+    if pool is not None:
+        try:
+            await pool.fetchval("SELECT 1", timeout=2)
+            checks["database"] = "ok"
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            checks["database"] = "down"
+    return all(v == "ok" for v in checks.values()), checks
+
+
+def build_app(
+    settings: Settings,
+    *,
+    route_handlers: Sequence[Any],
+    migrations: Path | None = None,
+    on_startup: Sequence[Hook] = (),
+    on_shutdown: Sequence[Hook] = (),
+    dependencies: dict[str, Provide] | None = None,
+    guarded: bool = True,
+    title: str | None = None,
+    description: str = "",
+    extra_middleware: Sequence[Any] = (),
+    liveness_path: str = "/health",
+) -> Litestar:
+    """Create the Litestar app of one service.
+
+    `migrations` names the folder of SQL files; with it, the lifespan reads the DSN
+    `<app_id>-db-dsn` from the secret store through the sidecar, opens a pool and migrates.
+    """
+    app_logging.configure(settings.app_id, settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        sidecar = Sidecar(settings.dapr_http_url, settings.dapr_api_token)
+        app.state.sidecar = sidecar
+        app.state.settings = settings
+        try:
+            await sidecar.wait_ready()
+            if migrations is not None:
+                dsn = await sidecar.get_secret(SECRETSTORE, f"{settings.app_id}-db-dsn")
+                app.state.db = await db.create_pool(dsn)
+                await db.migrate(app.state.db, migrations)
+            for hook in on_startup:
+                await hook(app)
+            log.info("service_started", port=settings.port)
+            yield
+        finally:
+            for hook in on_shutdown:
+                try:
+                    await hook(app)
+                except Exception:
+                    log.exception("shutdown_hook_failed")
+            if app.state.get("db") is not None:
+                await app.state.db.close()
+            await sidecar.aclose()
+
+    @get(liveness_path, include_in_schema=False, sync_to_thread=False)
+    def health() -> dict[str, str]:
+        return {"status": "ok", "service": settings.app_id}
+
+    @get("/health/ready", include_in_schema=False)
+    async def ready(state: State) -> Response[dict[str, Any]]:
+        ok, checks = await _ready(state)
+        body = {"status": "ok" if ok else "unavailable", "service": settings.app_id,
+                "checks": checks}
+        return Response(body, status_code=200 if ok else 503)
+
+    middleware: list[Any] = list(extra_middleware)
+    if guarded and settings.app_api_token:
+        from litestar.middleware import DefineMiddleware
+
+        middleware.insert(0, DefineMiddleware(SidecarOnlyMiddleware, token=settings.app_api_token))
+    prometheus = PrometheusConfig(app_name=settings.app_id, prefix="ecommerce",
+                                  group_path=True, exclude=list(OPEN_PATHS))
+
+    return Litestar(
+        route_handlers=[health, ready, MetricsController, *route_handlers],
+        lifespan=[lifespan],
+        dependencies={"sidecar": Provide(provide_sidecar, sync_to_thread=False),
+                      "db": Provide(provide_db, sync_to_thread=False), **(dependencies or {})},
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[prometheus.middleware, *middleware],
+        openapi_config=OpenAPIConfig(title=title or f"{settings.app_id} service",
+                                     version="0.1.0", description=description,
+                                     path="/schema"),
+        logging_config=None,
+        debug=False,
+    )

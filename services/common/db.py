@@ -1,0 +1,51 @@
+"""asyncpg pool and the SQL migration runner every service uses at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncpg
+import structlog
+
+log = structlog.get_logger(__name__)
+
+# Any constant works; it only has to be the same for every replica of every service.
+_MIGRATION_LOCK = 7_431_002
+
+
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, command_timeout=30,
+        server_settings={"application_name": "ecommerce"},
+    )
+    return pool
+
+
+async def migrate(pool: asyncpg.Pool, directory: Path) -> list[str]:
+    """Apply `NNNN_name.sql` files in order, each once, under an advisory lock.
+
+    Replicas starting together serialise on the lock; each file runs in its own transaction
+    together with its row in schema_migrations, so a failed file leaves no trace.
+    """
+    files = sorted(p for p in directory.glob("*.sql") if p.name[:4].isdigit())
+    applied_now: list[str] = []
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+            for path in files:
+                if path.stem in done:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(path.read_text())
+                    await conn.execute("INSERT INTO schema_migrations(version) VALUES ($1)",
+                                       path.stem)
+                applied_now.append(path.stem)
+                log.info("migration_applied", version=path.stem)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+    return applied_now

@@ -1,0 +1,36 @@
+"""Named Dapr resources, app ids and topics: one spelling, used everywhere."""
+
+from typing import Final
+
+# Dapr components (components/*.yaml)
+STATESTORE: Final = "statestore"
+CACHE: Final = "cache"
+PUBSUB: Final = "pubsub"
+SECRETSTORE: Final = "secretstore"
+EMAIL: Final = "email"
+
+# App ids (the folder name under services/, the run-file appID, the compose service ...)
+GATEWAY: Final = "gateway"
+USERS: Final = "users"
+PRODUCTS: Final = "products"
+ORDERS: Final = "orders"
+PAYMENTS: Final = "payments"
+INVENTORY: Final = "inventory"
+NOTIFICATIONS: Final = "notifications"
+
+BACKEND_APPS: Final = (USERS, PRODUCTS, ORDERS, PAYMENTS, INVENTORY, NOTIFICATIONS)
+
+# Topics on the `pubsub` component
+TOPIC_ORDERS: Final = "orders"
+TOPIC_INVENTORY: Final = "inventory"
+TOPIC_USERS: Final = "users"
+TOPIC_PRODUCTS: Final = "products"
+DEAD_LETTER_TOPIC: Final = "deadletter"
+
+# Headers the gateway sets after verifying a token (and strips from client requests).
+HEADER_USER_ID: Final = "x-user-id"
+HEADER_USER_ROLE: Final = "x-user-role"
+HEADER_USER_EMAIL: Final = "x-user-email"
+IDENTITY_HEADERS: Final = (HEADER_USER_ID, HEADER_USER_ROLE, HEADER_USER_EMAIL)
+# Set by daprd on every call it makes to its app when APP_API_TOKEN is configured.
+HEADER_DAPR_API_TOKEN: Final = "dapr-api-token"

@@ -1,0 +1,57 @@
+"""Typed, frozen settings read once from the environment; missing values fail at start-up."""
+
+from __future__ import annotations
+
+import os
+
+import msgspec
+
+
+class ConfigError(RuntimeError):
+    """A required setting is missing or malformed."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """What every service needs to know about its own process and its sidecar."""
+
+    app_id: str
+    port: int
+    host: str = "127.0.0.1"
+    dapr_http_port: int
+    dapr_grpc_port: int
+    # Sent by daprd to the app on every call (APP_API_TOKEN); the app refuses calls without it.
+    app_api_token: str | None = None
+    # Sent by the app to daprd (DAPR_API_TOKEN); daprd refuses calls without it.
+    dapr_api_token: str | None = None
+    log_level: str = "INFO"
+
+    @property
+    def dapr_http_url(self) -> str:
+        return f"http://127.0.0.1:{self.dapr_http_port}"
+
+
+def _int(env: dict[str, str], name: str, default: int | None = None) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        if default is None:
+            raise ConfigError(f"{name} is not set (is the service running under its Dapr sidecar?)")
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def load(app_id: str, default_port: int, env: dict[str, str] | None = None) -> Settings:
+    """Read the settings of `app_id` from the environment, failing fast on what is missing."""
+    env = dict(os.environ) if env is None else env
+    return Settings(
+        app_id=env.get("APP_ID", app_id),
+        port=_int(env, "APP_PORT", default_port),
+        host=env.get("APP_HOST", "127.0.0.1"),
+        dapr_http_port=_int(env, "DAPR_HTTP_PORT"),
+        dapr_grpc_port=_int(env, "DAPR_GRPC_PORT"),
+        app_api_token=env.get("APP_API_TOKEN") or None,
+        dapr_api_token=env.get("DAPR_API_TOKEN") or None,
+        log_level=env.get("LOG_LEVEL", "INFO").upper(),
+    )

@@ -1,0 +1,19 @@
+"""The orders service: create_app() wires its routes, database and sidecar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from litestar import Litestar
+
+from services.common.app import build_app
+from services.common.settings import Settings
+from services.orders import controllers, workflow
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: Settings) -> Litestar:
+    return build_app(settings, route_handlers=controllers.ROUTES, migrations=MIGRATIONS,
+                     on_startup=[workflow.start], on_shutdown=[workflow.stop],
+                     title="orders service")

@@ -1,0 +1,89 @@
+"""Shared fixtures. The platform is started once per test session, for real: PostgreSQL,
+Redis, the SMTP sink, Dapr placement/scheduler and every app with its daprd.
+
+Set ECOMMERCE_REUSE_STACK=1 to run against a stack already started with
+`scripts/stack.py up --detach` (it is then left running).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import stack  # noqa: E402  (scripts/stack.py)
+
+STACK_DIRS = ("integration", "e2e", "security", "reliability", "contract")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(f"/tests/{d}/" in str(item.path) for d in STACK_DIRS):
+            item.add_marker(pytest.mark.stack)
+            item.fixturenames.insert(0, "platform")
+
+
+@pytest.fixture(scope="session")
+def platform() -> Iterator[dict[str, str]]:
+    """The running platform; yields the generated secrets."""
+    reuse = os.environ.get("ECOMMERCE_REUSE_STACK") == "1"
+    if reuse and stack.http_get(f"{stack.GATEWAY_URL}/health")[0] == 200:
+        yield json.loads(stack.SECRETS_FILE.read_text())
+        return
+    try:
+        sec = stack.up()
+    except stack.StackError as exc:
+        stack.down()
+        pytest.exit(f"the platform did not start:\n{exc}", returncode=1)
+    stack.seed()
+    try:
+        yield sec
+    finally:
+        if not reuse:
+            stack.down()
+
+
+@pytest.fixture(scope="session")
+def secrets(platform: dict[str, str]) -> dict[str, str]:
+    return platform
+
+
+@pytest.fixture(scope="session")
+async def gateway() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=stack.GATEWAY_URL, timeout=30) as client:
+        yield client
+
+
+def sidecar_url(app_id: str) -> str:
+    return f"http://127.0.0.1:{stack.app_by_id(app_id).dapr_http}"
+
+
+@pytest.fixture(scope="session")
+def dapr_headers(secrets: dict[str, str]) -> dict[str, str]:
+    """Headers a caller of a daprd HTTP API needs (DAPR_API_TOKEN)."""
+    return {"dapr-api-token": secrets["dapr-api-token"]}
+
+
+def unique_email(prefix: str = "user") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}@example.com"
+
+
+def is_problem(r: httpx.Response, status: int | None = None) -> dict[str, Any]:
+    """Assert that a response is problem+json (with `status`, if given) and return its body."""
+    assert r.headers.get("content-type", "").startswith("application/problem+json"), (
+        r.status_code, r.headers.get("content-type"), r.text[:300])
+    body: dict[str, Any] = r.json()
+    assert body["status"] == r.status_code
+    if status is not None:
+        assert r.status_code == status, (r.status_code, body)
+    return body
