@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import fcntl
 import json
 import os
 import pwd
@@ -405,6 +406,15 @@ def http_get(url: str, timeout: float = 3.0) -> tuple[int, bytes]:
 # the whole stack
 # --------------------------------------------------------------------------------------------
 @contextlib.contextmanager
+def stack_lock() -> Iterator[None]:
+    """One start, stop or restart at a time (several shells may share one stack)."""
+    RUN.mkdir(parents=True, exist_ok=True)
+    with (RUN / "stack.lock").open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+@contextlib.contextmanager
 def step(what: str) -> Iterator[None]:
     t = time.monotonic()
     log(f"{what} ...")
@@ -424,6 +434,11 @@ def down() -> None:
     """Stop everything a previous `up` started (pid files in .local/run)."""
     if not RUN.exists():
         return
+    with stack_lock():
+        _down()
+
+
+def _down() -> None:
     pidfiles = sorted(RUN.glob("*.pid"))
     # apps first, then sidecars, then the servers they use
     order = {"postgres": 3, "redis": 3, "placement": 2, "scheduler": 2, "smtp": 2}
@@ -460,7 +475,12 @@ def up(timeout: float = 180.0) -> dict[str, str]:
     """Start the whole platform and return once the gateway reports every service ready."""
     if not (DAPR_BIN / "daprd").exists():
         raise StackError("the Dapr runtime is not built: run scripts/bootstrap.sh")
-    down()
+    with stack_lock():
+        _down()
+        return _up(timeout)
+
+
+def _up(timeout: float) -> dict[str, str]:
     sec = ensure_secrets()
     run, apps = load_apps()
     for port, what in [(PG_PORT, "PostgreSQL"), (REDIS_PORT, "Redis"), (SMTP_PORT, "SMTP sink"),
@@ -498,6 +518,12 @@ def restart_app(app_id: str, *, kill: bool = False, sidecar: bool = True,
     run, _ = load_apps()
     app = app_by_id(app_id)
     procs = [app.app_proc(sec)] + ([app.sidecar_proc(sec, run)] if sidecar else [])
+    with stack_lock():
+        _restart(app, procs, kill, timeout, sec, run)
+
+
+def _restart(app: App, procs: list[Proc], kill: bool, timeout: float, sec: dict[str, str],
+             run: dict[str, Any]) -> None:
     for p in procs:
         p.kill() if kill else p.stop()
     for p in reversed(procs):

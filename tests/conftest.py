@@ -74,6 +74,42 @@ def dapr_headers(secrets: dict[str, str]) -> dict[str, str]:
     return {"dapr-api-token": secrets["dapr-api-token"]}
 
 
+class Customer:
+    """A registered customer and the headers that authenticate as them."""
+
+    def __init__(self, user: dict[str, Any], token: str, refresh_token: str | None) -> None:
+        self.user = user
+        self.id: str = user["id"]
+        self.email: str = user["email"]
+        self.token = token
+        self.refresh_token = refresh_token
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+
+async def register_customer(gateway: httpx.AsyncClient, name: str = "Test Customer") -> Customer:
+    password = "correct horse battery staple"
+    r = await gateway.post("/api/users/register",
+                           json={"email": unique_email(), "password": password, "name": name})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    return Customer(body["user"], body["token"], body.get("refresh_token"))
+
+
+@pytest.fixture
+async def customer(gateway: httpx.AsyncClient) -> Customer:
+    """A fresh customer per test."""
+    return await register_customer(gateway)
+
+
+@pytest.fixture(scope="session")
+async def admin_headers(gateway: httpx.AsyncClient, secrets: dict[str, str]) -> dict[str, str]:
+    """Authorization headers of the admin created at start-up from the secret store."""
+    r = await gateway.post("/api/users/login", json={"email": secrets["admin-email"],
+                                                     "password": secrets["admin-password"]})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
 def unique_email(prefix: str = "user") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}@example.com"
 

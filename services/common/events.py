@@ -1,0 +1,55 @@
+"""Publishing and receiving events through the `pubsub` component (CloudEvents).
+
+Publishers send `{"type": "<event.name>", ...}` and set the CloudEvent type to the same
+name. Subscribers declare `Subscription`s; `subscribe_route()` serves Dapr's programmatic
+`GET /dapr/subscribe`, each with the shared dead-letter topic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from litestar import get
+
+from services.common.dapr import Sidecar
+from services.common.names import DEAD_LETTER_TOPIC, PUBSUB
+
+
+async def publish(sidecar: Sidecar, topic: str, event_type: str, data: dict[str, Any]) -> None:
+    await sidecar.publish(PUBSUB, topic, {"type": event_type, **data},
+                          metadata={"cloudevent.type": event_type})
+
+
+class Subscription(msgspec.Struct, frozen=True):
+    topic: str
+    route: str
+    dead_letter_topic: str = DEAD_LETTER_TOPIC
+
+
+class CloudEvent(msgspec.Struct, kw_only=True):
+    """The envelope Dapr delivers to a subscriber; `data` is what the publisher sent."""
+
+    id: str
+    type: str = ""
+    source: str = ""
+    topic: str = ""
+    data: dict[str, Any] = {}
+
+
+# What a subscriber answers: SUCCESS acks, RETRY redelivers, DROP sends to dead letter.
+SUCCESS = {"status": "SUCCESS"}
+RETRY = {"status": "RETRY"}
+DROP = {"status": "DROP"}
+
+
+def subscribe_route(subscriptions: Sequence[Subscription]) -> Any:
+    body = [{"pubsubname": PUBSUB, "topic": s.topic, "route": s.route,
+             "deadLetterTopic": s.dead_letter_topic} for s in subscriptions]
+
+    @get("/dapr/subscribe", include_in_schema=False, sync_to_thread=False)
+    def dapr_subscribe() -> list[dict[str, str]]:
+        return body
+
+    return dapr_subscribe
