@@ -244,6 +244,17 @@ def postgres_proc(sec: dict[str, str]) -> Proc:
                 user=_pg_user())
 
 
+def _let_postgres_reach(path: Path, user: str) -> None:
+    """The postgres user must traverse every folder above its data directory. A checkout
+    in a private folder (mode 700, as CI's may be) gets the search bit only (o+x: no listing)."""
+    for folder in reversed(path.parents):
+        ok = subprocess.run(["runuser", "-u", user, "--", "test", "-x", str(folder)],
+                            check=False).returncode == 0
+        if not ok:
+            log(f"adding o+x to {folder} so that the {user} user can reach .local/pgdata")
+            folder.chmod(folder.stat().st_mode | 0o001)
+
+
 def init_postgres(sec: dict[str, str]) -> None:
     data = LOCAL / "pgdata"
     sock = LOCAL / "pgrun"
@@ -252,6 +263,7 @@ def init_postgres(sec: dict[str, str]) -> None:
     if user:
         pw = pwd.getpwnam(user)
         os.chown(sock, pw.pw_uid, pw.pw_gid)
+        _let_postgres_reach(sock, user)
     if (data / "PG_VERSION").exists():
         return
     log("initialising the PostgreSQL cluster in .local/pgdata")

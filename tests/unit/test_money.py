@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from services.common.money import fmt, to_money
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("19.99", "19.99"), (19.99, "19.99"), (5, "5.00"), ("0", "0.00"), ("1e2", "100.00"),
+])
+def test_amounts_parse_to_two_places(raw: object, expected: str) -> None:
+    assert fmt(to_money(raw)) == expected
+
+
+@pytest.mark.parametrize("raw", ["abc", "1.999", -1, "NaN", "Infinity", True, None, "1e12"])
+def test_bad_amounts_are_rejected(raw: object) -> None:
+    with pytest.raises(ValueError):
+        to_money(raw)
+
+
+def test_money_is_decimal() -> None:
+    assert isinstance(to_money("0.10"), Decimal)
+    assert to_money("0.10") + to_money("0.20") == Decimal("0.30")

@@ -1,0 +1,42 @@
+"""The stack launcher fails fast, with the failing process's log, instead of hanging."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import stack
+
+
+def test_a_process_that_dies_at_start_up_fails_with_its_log(tmp_path: Path) -> None:
+    app_id = f"broken-{uuid.uuid4().hex[:6]}"
+    app = stack.App(app_id=app_id, port=1, dapr_http=2, dapr_grpc=3, metrics=4,
+                    config=tmp_path / "c.yaml", command=[sys.executable, "-c",
+                    "import sys; print('cannot read secret users-db-dsn'); sys.exit(3)"], env={})
+    procs = {app_id: stack.Proc(app_id, app.command),
+             f"{app_id}-dapr": stack.Proc(f"{app_id}-dapr", [sys.executable, "-c",
+                                                               "import time; time.sleep(30)"])}
+    try:
+        for p in procs.values():
+            p.start()
+        with pytest.raises(stack.StackError) as err:
+            stack.wait_ready([app], procs, timeout=30)
+        assert "exited during start-up" in str(err.value)
+        assert "cannot read secret users-db-dsn" in str(err.value)
+    finally:
+        for p in procs.values():
+            p.stop(timeout=2)
+            p.logfile.unlink(missing_ok=True)
+
+
+def test_the_run_file_gives_every_app_distinct_ports() -> None:
+    _, apps = stack.load_apps()
+    ports = [p for a in apps for p in (a.port, a.dapr_http, a.dapr_grpc, a.metrics)]
+    assert len(ports) == len(set(ports))
+    assert {a.app_id for a in apps} == {"gateway", "users", "products", "orders", "payments",
+                                        "inventory", "notifications"}
+    for a in apps:
+        assert a.config.exists(), a.config
