@@ -277,8 +277,10 @@ def init_postgres(sec: dict[str, str]) -> None:
             os.chown(p, pw.pw_uid, pw.pw_gid)
     data.chmod(0o700)
     try:
-        Proc("initdb", [_pg_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=scram-sha-256",
-                        f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C.UTF-8"], user=user).start().wait()
+        initdb = Proc("initdb", [_pg_bin("initdb"), "-D", str(data), "-U", "postgres",
+                                 "--auth=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8",
+                                 "--locale=C.UTF-8"], user=user)
+        initdb.start().wait()
     finally:
         pwfile.unlink(missing_ok=True)
     if not (data / "PG_VERSION").exists():

@@ -20,7 +20,8 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.response import Response
 from litestar.types import Receive, Scope, Send
 
-from services.common import db, logging as app_logging
+from services.common import db
+from services.common import logging as app_logging
 from services.common.dapr import Sidecar
 from services.common.errors import EXCEPTION_HANDLERS, problem
 from services.common.names import HEADER_DAPR_API_TOKEN, SECRETSTORE

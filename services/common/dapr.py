@@ -61,7 +61,7 @@ class Sidecar:
 
     # -- service invocation -----------------------------------------------------------------
     async def invoke(self, app_id: str, method: str, path: str, *,
-                     params: Mapping[str, Any] | list[tuple[str, str]] | None = None,
+                     params: Mapping[str, str] | None = None,
                      json: Any = None, content: bytes | None = None,
                      headers: Mapping[str, str] | None = None,
                      timeout: float | None = None) -> httpx.Response:

@@ -66,10 +66,12 @@ class UpstreamError(DomainError):
     status, title = 502, "Bad gateway"
 
 
-def problem(status: int, title: str, detail: str, *, errors: list[dict[str, Any]] | None = None,
+def problem(status: int, title: str, detail: str, *,
+            errors: list[dict[str, Any]] | None = None,
             headers: dict[str, str] | None = None, instance: str | None = None) -> Response[Any]:
     """A problem+json response (RFC 9457)."""
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status,
+                            "detail": detail}
     if instance:
         body["instance"] = instance
     if errors:

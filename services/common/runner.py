@@ -10,7 +10,8 @@ from litestar import Litestar
 from services.common import settings as settings_mod
 
 
-def serve(app_id: str, default_port: int, create_app: Callable[[settings_mod.Settings], Litestar]) -> None:
+def serve(app_id: str, default_port: int,
+          create_app: Callable[[settings_mod.Settings], Litestar]) -> None:
     settings = settings_mod.load(app_id, default_port)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                 log_config=None, access_log=False, lifespan="on",

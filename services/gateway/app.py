@@ -71,5 +71,6 @@ def create_app(settings: Settings) -> Litestar:
     async def start(app: Litestar) -> None:
         app.state.authenticator = Authenticator()
 
-    return build_app(settings, route_handlers=[api, index, health], guarded=False, liveness_path="/health/live",
+    return build_app(settings, route_handlers=[api, index, health], guarded=False,
+                     liveness_path="/health/live",
                      on_startup=[start], title="ecommerce API gateway")

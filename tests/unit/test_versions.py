@@ -22,9 +22,8 @@ def test_go_module_requires_the_pinned_dapr_release() -> None:
     gomod = (ROOT / "dapr" / "runtime" / "go.mod").read_text()
     assert re.search(rf"^\s*github\.com/dapr/dapr v{re.escape(v['DAPR_RUNTIME_VERSION'])}$",
                      gomod, re.M)
-    assert re.search(
-        rf"^\s*github\.com/dapr/components-contrib v{re.escape(v['DAPR_COMPONENTS_CONTRIB_VERSION'])}$",
-        gomod, re.M)
+    contrib = re.escape(v["DAPR_COMPONENTS_CONTRIB_VERSION"])
+    assert re.search(rf"^\s*github\.com/dapr/components-contrib v{contrib}$", gomod, re.M)
 
 
 def test_python_sdk_is_on_the_runtime_minor() -> None:
@@ -40,8 +39,8 @@ def test_python_sdk_is_on_the_runtime_minor() -> None:
 def test_go_module_repeats_daprs_replace_directives() -> None:
     gomod = (ROOT / "dapr" / "runtime" / "go.mod").read_text()
     for module in ("dubbo.apache.org/dubbo-go/v3", "gopkg.in/couchbaselabs/gocbconnstr.v1",
-                   "github.com/chenzhuoyu/iasm", "github.com/chzyer/logex", "github.com/gobwas/pool",
-                   "github.com/toolkits/concurrent"):
+                   "github.com/chenzhuoyu/iasm", "github.com/chzyer/logex",
+                   "github.com/gobwas/pool", "github.com/toolkits/concurrent"):
         assert f"\t{module} =>" in gomod, module
 
 
@@ -53,5 +52,5 @@ def test_every_component_type_is_registered_in_the_runtime() -> None:
         doc = yaml.safe_load(path.read_text())
         if doc["kind"] != "Component":
             continue
-        kind, _, name = doc["spec"]["type"].partition(".")
+        _, _, name = doc["spec"]["type"].partition(".")
         assert f'"{name}")' in registered, f"{path.name}: {doc['spec']['type']} is not registered"
