@@ -108,6 +108,33 @@ class Sidecar:
                                  headers=_JSON)
         self._check(r, "save state")
 
+    async def get_state_etag(self, store: str, key: str) -> tuple[bytes | None, str | None]:
+        """The value and its etag (both None when the key is absent)."""
+        r = await self.http.get(f"/v1.0/state/{store}/{quote(key, safe='')}")
+        if r.status_code == 204 or not r.content:
+            return None, None
+        self._check(r, "get state")
+        return r.content, r.headers.get("etag")
+
+    async def try_save_state(self, store: str, key: str, value: Any, *, etag: str | None,
+                             ttl_seconds: int | None = None) -> bool:
+        """First-write save: with `etag` only if unchanged since read, without one only if the
+        key is new. False when another writer won (the caller re-reads and retries)."""
+        item: dict[str, Any] = {"key": key, "value": value,
+                                "options": {"concurrency": "first-write"}}
+        if etag:
+            item["etag"] = etag
+        if ttl_seconds:
+            item["metadata"] = {"ttlInSeconds": str(ttl_seconds)}
+        r = await self.http.post(f"/v1.0/state/{store}", content=msgspec.json.encode([item]),
+                                 headers=_JSON)
+        if r.status_code < 300:
+            return True
+        if r.status_code == 409 or b"failed to set key" in r.content:
+            return False
+        self._check(r, "save state")
+        return False
+
     async def delete_state(self, store: str, key: str) -> None:
         r = await self.http.delete(f"/v1.0/state/{store}/{quote(key, safe='')}")
         self._check(r, "delete state")

@@ -34,3 +34,10 @@ HEADER_USER_EMAIL: Final = "x-user-email"
 IDENTITY_HEADERS: Final = (HEADER_USER_ID, HEADER_USER_ROLE, HEADER_USER_EMAIL)
 # Set by daprd on every call it makes to its app when APP_API_TOKEN is configured.
 HEADER_DAPR_API_TOKEN: Final = "dapr-api-token"  # noqa: S105 (a header name)
+
+# Access tokens issued by users and verified by the gateway (the cross-service contract).
+TOKEN_ISSUER: Final = "ecommerce-users"  # noqa: S105 (a name, not a secret)
+TOKEN_AUDIENCE: Final = "ecommerce-api"  # noqa: S105 (a name, not a secret)
+TOKEN_ALGORITHM: Final = "ES256"  # noqa: S105 (a name, not a secret)
+# The caller's network address as seen by the gateway (set by the gateway only).
+HEADER_CLIENT_IP: Final = "x-client-ip"

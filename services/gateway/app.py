@@ -69,7 +69,7 @@ def create_app(settings: Settings) -> Litestar:
         return Response(body, status_code=200 if ok else 503)
 
     async def start(app: Litestar) -> None:
-        app.state.authenticator = Authenticator()
+        app.state.authenticator = Authenticator(app.state.sidecar)
 
     return build_app(settings, route_handlers=[api, index, health], guarded=False,
                      liveness_path="/health/live",

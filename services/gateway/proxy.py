@@ -15,7 +15,7 @@ from litestar.types import Receive, Scope, Send
 
 from services.common.dapr import Sidecar
 from services.common.errors import DomainError, problem
-from services.common.names import BACKEND_APPS
+from services.common.names import BACKEND_APPS, HEADER_CLIENT_IP
 from services.gateway.auth import Authenticator
 
 log = structlog.get_logger(__name__)
@@ -79,6 +79,10 @@ class Proxy:
         for name, value in scope["headers"]:
             if name in FORWARD_REQUEST:
                 headers[name.decode()] = value.decode("latin-1")
+        # The caller's address (after uvicorn's trusted-proxy X-Forwarded-For handling); a
+        # client's own x-client-ip never passes, it is not in FORWARD_REQUEST.
+        client = scope.get("client")
+        headers[HEADER_CLIENT_IP] = client[0] if client else "unknown"
         authenticator: Authenticator = self._authenticator_of(scope)
         identity = await authenticator.identify(headers.get("authorization"))
         if identity is not None:

@@ -1,7 +1,100 @@
-"""HTTP routes of the users service."""
+"""HTTP routes of the users service (public paths under /api/users, reached via the gateway)."""
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Annotated, Any
 
-ROUTES: list[Any] = []
+from litestar import Controller, Request, get, patch, post
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.params import Parameter
+
+from services.common.auth import Identity, provide_admin, provide_identity
+from services.common.names import HEADER_CLIENT_IP
+from services.users.schemas import (
+    AuthOut,
+    LoginIn,
+    ProfileUpdate,
+    RefreshIn,
+    RegisterIn,
+    RoleUpdate,
+    UserOut,
+    UserPage,
+)
+from services.users.service import UsersService
+
+
+def provide_service(state: State) -> UsersService:
+    service: UsersService = state.users
+    return service
+
+
+def provide_client_ip(request: Request[Any, Any, Any]) -> str:
+    """The caller's address as the gateway saw it (calls only arrive through Dapr)."""
+    return request.headers.get(HEADER_CLIENT_IP) or "unknown"
+
+
+class UsersController(Controller):
+    path = "/api/users"
+    tags = ["users"]
+    dependencies = {
+        "service": Provide(provide_service, sync_to_thread=False),
+        "client_ip": Provide(provide_client_ip, sync_to_thread=False),
+        "identity": Provide(provide_identity),
+        "admin": Provide(provide_admin),
+    }
+
+    @post("/register", status_code=201)
+    async def register(self, data: RegisterIn, service: UsersService, client_ip: str) -> AuthOut:
+        """Create a customer account; answers the user with an access and a refresh token."""
+        return await service.register(data, client_ip)
+
+    @post("/login", status_code=200)
+    async def login(self, data: LoginIn, service: UsersService, client_ip: str) -> AuthOut:
+        """Exchange e-mail and password for tokens; 401 on bad credentials, 429 when limited."""
+        return await service.login(data, client_ip)
+
+    @post("/refresh", status_code=200)
+    async def refresh(self, data: RefreshIn, service: UsersService) -> AuthOut:
+        """Rotate a refresh token: the old one stops working, reusing it ends the session."""
+        return await service.refresh(data.refresh_token)
+
+    @post("/logout", status_code=204)
+    async def logout(self, data: RefreshIn, service: UsersService) -> None:
+        """Revoke the session of a refresh token (idempotent)."""
+        await service.logout(data.refresh_token)
+
+    @get("/profile")
+    async def profile(self, identity: Identity, service: UsersService) -> UserOut:
+        """The caller's account."""
+        return await service.get(identity.user_id)
+
+    @patch("/profile")
+    async def update_profile(self, data: ProfileUpdate, identity: Identity,
+                             service: UsersService) -> UserOut:
+        """Change the name and/or the password (the latter needs `current_password`)."""
+        return await service.update_profile(identity, data)
+
+    @get("/")
+    async def list_users(
+        self, admin: Identity, service: UsersService,
+        page: Annotated[int, Parameter(ge=1, le=100_000)] = 1,
+        page_size: Annotated[int, Parameter(ge=1, le=100)] = 20,
+    ) -> UserPage:
+        """Every account, oldest first (admin)."""
+        return await service.list_users(page, page_size)
+
+    @patch("/{user_id:uuid}/role")
+    async def set_role(self, user_id: uuid.UUID, data: RoleUpdate, admin: Identity,
+                       service: UsersService) -> UserOut:
+        """Promote or demote an account (admin)."""
+        return await service.set_role(admin, user_id, data.role)
+
+    @get("/.well-known/jwks.json", cache_control=None)
+    async def jwks(self, service: UsersService) -> dict[str, list[dict[str, Any]]]:
+        """The public keys that verify access tokens."""
+        return service.issuer.jwks
+
+
+ROUTES: list[Any] = [UsersController]

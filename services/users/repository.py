@@ -1,0 +1,156 @@
+"""SQL of the users service: parameterised queries on `ecommerce_users` only."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from services.users.schemas import UserOut
+
+
+class UserRow(UserOut):
+    password_hash: str = ""
+
+    def public(self) -> UserOut:
+        return UserOut(id=self.id, email=self.email, name=self.name, role=self.role,
+                       created_at=self.created_at, updated_at=self.updated_at)
+
+
+def _user(record: asyncpg.Record) -> UserRow:
+    return UserRow(id=record["id"], email=record["email"], name=record["name"],
+                   role=record["role"], created_at=record["created_at"],
+                   updated_at=record["updated_at"],
+                   password_hash=record.get("password_hash") or "")
+
+
+async def insert_user(db: asyncpg.Pool | asyncpg.Connection, email: str, name: str,
+                      password_hash: str, role: str = "customer") -> UserRow | None:
+    """The new user, or None when the e-mail is taken (whatever its case)."""
+    record = await db.fetchrow(
+        "INSERT INTO users (email, name, password_hash, role) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT ((lower(email))) DO NOTHING"
+        " RETURNING id, email, name, role, created_at, updated_at",
+        email, name, password_hash, role)
+    return _user(record) if record else None
+
+
+async def get_by_email(db: asyncpg.Pool, email: str) -> UserRow | None:
+    record = await db.fetchrow(
+        "SELECT id, email, name, role, created_at, updated_at, password_hash"
+        " FROM users WHERE lower(email) = lower($1)", email)
+    return _user(record) if record else None
+
+
+async def get_by_id(db: asyncpg.Pool | asyncpg.Connection, user_id: uuid.UUID,
+                    *, with_hash: bool = False) -> UserRow | None:
+    record = await db.fetchrow(
+        "SELECT id, email, name, role, created_at, updated_at,"
+        " CASE WHEN $2 THEN password_hash END AS password_hash FROM users WHERE id = $1",
+        user_id, with_hash)
+    return _user(record) if record else None
+
+
+async def update_profile(db: asyncpg.Pool | asyncpg.Connection, user_id: uuid.UUID, *,
+                         name: str | None, password_hash: str | None) -> UserRow | None:
+    record = await db.fetchrow(
+        "UPDATE users SET name = coalesce($2, name),"
+        " password_hash = coalesce($3, password_hash), updated_at = now()"
+        " WHERE id = $1 RETURNING id, email, name, role, created_at, updated_at",
+        user_id, name, password_hash)
+    return _user(record) if record else None
+
+
+async def replace_password_hash(db: asyncpg.Pool, user_id: uuid.UUID, old_hash: str,
+                                new_hash: str) -> None:
+    """Upgrade a hash to the current parameters unless the password changed meanwhile."""
+    await db.execute("UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2",
+                     user_id, old_hash, new_hash)
+
+
+async def set_role(db: asyncpg.Pool, user_id: uuid.UUID, role: str) -> UserRow | None:
+    record = await db.fetchrow(
+        "UPDATE users SET role = $2,"
+        " updated_at = CASE WHEN role = $2 THEN updated_at ELSE now() END"
+        " WHERE id = $1 RETURNING id, email, name, role, created_at, updated_at", user_id, role)
+    return _user(record) if record else None
+
+
+async def ensure_admin(db: asyncpg.Pool, email: str) -> bool:
+    """Give the account `email` the admin role; False when it does not exist."""
+    status: str = await db.execute(
+        "UPDATE users SET role = 'admin', updated_at = now()"
+        " WHERE lower(email) = lower($1) AND role <> 'admin'", email)
+    if status != "UPDATE 0":
+        return True
+    return bool(await db.fetchval("SELECT 1 FROM users WHERE lower(email) = lower($1)", email))
+
+
+async def list_users(db: asyncpg.Pool, *, limit: int, offset: int) -> tuple[list[UserOut], int]:
+    async with db.acquire() as conn, conn.transaction(isolation="repeatable_read",
+                                                      readonly=True):
+        total: int = await conn.fetchval("SELECT count(*) FROM users")
+        records = await conn.fetch(
+            "SELECT id, email, name, role, created_at, updated_at FROM users"
+            " ORDER BY created_at, id LIMIT $1 OFFSET $2",
+            limit, offset)
+    return [_user(r).public() for r in records], total
+
+
+# -- refresh tokens ------------------------------------------------------------------------
+async def insert_refresh_token(db: asyncpg.Pool | asyncpg.Connection, *, digest: bytes,
+                               family_id: uuid.UUID, user_id: uuid.UUID,
+                               ttl: timedelta) -> uuid.UUID:
+    token_id: uuid.UUID = await db.fetchval(
+        "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at)"
+        " VALUES ($1, $2, $3, now() + $4) RETURNING id", digest, family_id, user_id, ttl)
+    return token_id
+
+
+class Rotated:
+    """What a successful rotation consumed."""
+
+    def __init__(self, token_id: uuid.UUID, family_id: uuid.UUID, user: UserRow) -> None:
+        self.token_id, self.family_id, self.user = token_id, family_id, user
+
+
+async def consume_refresh_token(conn: asyncpg.Connection, digest: bytes) -> Rotated | None:
+    """Mark a live refresh token used (exactly once, even under concurrent calls)."""
+    record = await conn.fetchrow(
+        "UPDATE refresh_tokens t SET used_at = now() FROM users u"
+        " WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.revoked_at IS NULL"
+        " AND t.expires_at > now() AND u.id = t.user_id"
+        " RETURNING t.id AS token_id, t.family_id, u.id, u.email, u.name, u.role,"
+        " u.created_at, u.updated_at", digest)
+    if record is None:
+        return None
+    return Rotated(record["token_id"], record["family_id"], _user(record))
+
+
+async def link_successor(conn: asyncpg.Connection, token_id: uuid.UUID,
+                         successor: uuid.UUID) -> None:
+    await conn.execute("UPDATE refresh_tokens SET replaced_by = $2 WHERE id = $1",
+                       token_id, successor)
+
+
+async def refresh_token_state(db: asyncpg.Pool, digest: bytes
+                              ) -> tuple[uuid.UUID, datetime | None] | None:
+    """(family, used_at) of a known token, or None when it was never issued."""
+    record = await db.fetchrow(
+        "SELECT family_id, used_at FROM refresh_tokens WHERE token_hash = $1", digest)
+    return (record["family_id"], record["used_at"]) if record else None
+
+
+async def revoke_family(db: asyncpg.Pool | asyncpg.Connection, family_id: uuid.UUID) -> int:
+    status: str = await db.execute(
+        "UPDATE refresh_tokens SET revoked_at = now()"
+        " WHERE family_id = $1 AND revoked_at IS NULL", family_id)
+    return int(status.split()[-1])
+
+
+async def revoke_user_tokens(db: asyncpg.Pool | asyncpg.Connection, user_id: uuid.UUID) -> int:
+    status: str = await db.execute(
+        "UPDATE refresh_tokens SET revoked_at = now()"
+        " WHERE user_id = $1 AND revoked_at IS NULL", user_id)
+    return int(status.split()[-1])

@@ -1,0 +1,94 @@
+"""Request and response shapes. Inputs reject unknown fields, so no request can set a
+role, an id or a timestamp."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+from services.common.errors import InvalidInput
+from services.users.security.passwords import MAX_LENGTH, MIN_LENGTH
+
+Password = Annotated[str, msgspec.Meta(min_length=MIN_LENGTH, max_length=MAX_LENGTH,
+                                       description="8 to 128 characters")]
+# Login takes any string up to the maximum so a wrong guess never reveals the rules.
+LoginPassword = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_LENGTH)]
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
+# Deliberately simple: one @, no spaces, a dot in the domain. Deliverability is the
+# mail server's question, not a regular expression's.
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
+
+
+def normalise_email(raw: str) -> str:
+    return raw.strip().lower()
+
+
+def valid_email(raw: str) -> str:
+    email = normalise_email(raw)
+    if not _EMAIL.fullmatch(email):
+        raise InvalidInput("email: not a valid e-mail address",
+                           errors=[{"field": "email", "message": "not a valid e-mail address"}])
+    return email
+
+
+def clean_name(raw: str) -> str:
+    name = " ".join(raw.split())
+    if not name:
+        raise InvalidInput("name: must not be blank",
+                           errors=[{"field": "name", "message": "must not be blank"}])
+    return name
+
+
+class RegisterIn(msgspec.Struct, forbid_unknown_fields=True):
+    email: Email
+    password: Password
+    name: Name
+
+
+class LoginIn(msgspec.Struct, forbid_unknown_fields=True):
+    email: Annotated[str, msgspec.Meta(min_length=1, max_length=254)]
+    password: LoginPassword
+
+
+class RefreshIn(msgspec.Struct, forbid_unknown_fields=True):
+    refresh_token: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class ProfileUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name | None = None
+    password: Password | None = None
+    current_password: LoginPassword | None = None
+
+
+class RoleUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    role: Literal["customer", "admin"]
+
+
+class UserOut(msgspec.Struct):
+    id: uuid.UUID
+    email: str
+    name: str
+    role: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class AuthOut(msgspec.Struct):
+    user: UserOut
+    token: str
+    refresh_token: str
+    expires_in: int
+    token_type: str = "Bearer"  # noqa: S105 (the scheme name)
+
+
+class UserPage(msgspec.Struct):
+    items: list[UserOut]
+    total: int
+    page: int
+    page_size: int

@@ -1,0 +1,1 @@
+"""Passwords, tokens and abuse limits of the users service."""

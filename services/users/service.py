@@ -1,0 +1,198 @@
+"""Account use cases: registration, login, refresh rotation, profile and roles."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import structlog
+
+from services.common import events
+from services.common.auth import Identity
+from services.common.dapr import Sidecar
+from services.common.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from services.common.names import TOPIC_USERS
+from services.users import repository
+from services.users.schemas import (
+    AuthOut,
+    LoginIn,
+    ProfileUpdate,
+    RegisterIn,
+    UserOut,
+    UserPage,
+    clean_name,
+    normalise_email,
+    valid_email,
+)
+from services.users.security.passwords import Passwords
+from services.users.security.ratelimit import RateLimiter, subject_key
+from services.users.security.tokens import TokenIssuer, new_refresh_token, refresh_digest
+from services.users.settings import UsersSettings
+
+log = structlog.get_logger(__name__)
+
+BAD_CREDENTIALS = "Invalid email or password"
+
+
+class UsersService:
+    """One per process; built at start-up from the pool, the sidecar and the signing key."""
+
+    def __init__(self, db: asyncpg.Pool, sidecar: Sidecar, issuer: TokenIssuer,
+                 settings: UsersSettings, passwords: Passwords | None = None) -> None:
+        self.db = db
+        self.sidecar = sidecar
+        self.issuer = issuer
+        self.settings = settings
+        self.passwords = passwords or Passwords()
+        self.limiter = RateLimiter(sidecar, settings.rate_window_seconds)
+
+    # -- sessions --------------------------------------------------------------------------
+    async def _session(self, user: repository.UserRow, family_id: uuid.UUID | None = None,
+                       conn: asyncpg.Connection | None = None) -> tuple[AuthOut, uuid.UUID]:
+        token, digest = new_refresh_token()
+        token_id = await repository.insert_refresh_token(
+            conn or self.db, digest=digest, family_id=family_id or uuid.uuid4(), user_id=user.id,
+            ttl=timedelta(seconds=self.settings.refresh_token_ttl_seconds))
+        access = self.issuer.issue(user.id, user.role, user.email)
+        return AuthOut(user=user.public(), token=access, refresh_token=token,
+                       expires_in=self.issuer.ttl_seconds), token_id
+
+    # -- registration ----------------------------------------------------------------------
+    async def register(self, data: RegisterIn, client_ip: str) -> AuthOut:
+        email, name = valid_email(data.email), clean_name(data.name)
+        s = self.settings
+        for key, limit in ((subject_key("register", "ip", client_ip), s.registrations_per_ip),
+                           (subject_key("register", "account", email),
+                            s.registrations_per_account)):
+            count, retry_after = await self.limiter.hit(key)
+            if count > limit:
+                raise RateLimiter.refuse(retry_after, "registration attempts")
+        password_hash = await self.passwords.hash(data.password)
+        user = await repository.insert_user(self.db, email, name, password_hash)
+        if user is None:
+            raise Conflict("An account with this email already exists",
+                           errors=[{"field": "email", "message": "already registered"}])
+        session, _ = await self._session(user)
+        log.info("user_registered", user_id=str(user.id))
+        await self._publish_registered(user)
+        return session
+
+    async def _publish_registered(self, user: repository.UserRow) -> None:
+        data = {"user_id": str(user.id), "email": user.email, "name": user.name,
+                "occurred_at": datetime.now(UTC).isoformat()}
+        try:
+            await events.publish(self.sidecar, TOPIC_USERS, "user.registered", data)
+        except Exception:  # the account exists either way; the welcome mail is best effort
+            log.exception("publish_failed", event="user.registered", user_id=str(user.id))
+
+    # -- login -----------------------------------------------------------------------------
+    async def login(self, data: LoginIn, client_ip: str) -> AuthOut:
+        email = normalise_email(data.email)
+        s = self.settings
+        ip_key = subject_key("login", "ip", client_ip)
+        account_key = subject_key("login", "account", email)
+        for key, limit in ((ip_key, s.login_failures_per_ip),
+                           (account_key, s.login_failures_per_account)):
+            count, retry_after = await self.limiter.count(key)
+            if count >= limit:
+                raise RateLimiter.refuse(retry_after, "failed logins")
+        user = await repository.get_by_email(self.db, email)
+        # Unknown e-mail: verify against a dummy hash so both failures take the same time.
+        ok = await self.passwords.verify(user.password_hash if user else None, data.password)
+        if user is None or not ok:
+            await self.limiter.hit(ip_key)
+            await self.limiter.hit(account_key)
+            raise Unauthorized(BAD_CREDENTIALS)
+        if self.passwords.needs_rehash(user.password_hash):
+            new_hash = await self.passwords.hash(data.password)
+            await repository.replace_password_hash(self.db, user.id, user.password_hash, new_hash)
+        await self.limiter.reset(account_key)
+        session, _ = await self._session(user)
+        return session
+
+    # -- refresh and logout ----------------------------------------------------------------
+    async def refresh(self, refresh_token: str) -> AuthOut:
+        digest = refresh_digest(refresh_token)
+        async with self.db.acquire() as conn, conn.transaction():
+            rotated = await repository.consume_refresh_token(conn, digest)
+            if rotated is not None:
+                session, successor = await self._session(rotated.user, rotated.family_id, conn)
+                await repository.link_successor(conn, rotated.token_id, successor)
+                return session
+        known = await repository.refresh_token_state(self.db, digest)
+        if known is not None and known[1] is not None:
+            # A used token came back: it was stolen or replayed. End the whole chain.
+            revoked = await repository.revoke_family(self.db, known[0])
+            log.warning("refresh_token_reuse", family_id=str(known[0]), revoked=revoked)
+        raise Unauthorized("The refresh token is invalid, expired or revoked")
+
+    async def logout(self, refresh_token: str) -> None:
+        known = await repository.refresh_token_state(self.db, refresh_digest(refresh_token))
+        if known is not None:
+            await repository.revoke_family(self.db, known[0])
+
+    # -- profile ---------------------------------------------------------------------------
+    async def get(self, user_id: uuid.UUID) -> UserOut:
+        user = await repository.get_by_id(self.db, user_id)
+        if user is None:
+            raise NotFound("No such user")
+        return user.public()
+
+    async def update_profile(self, who: Identity, data: ProfileUpdate) -> UserOut:
+        name = clean_name(data.name) if data.name is not None else None
+        password_hash = None
+        if data.password is not None:
+            if data.current_password is None:
+                raise InvalidInput("current_password: required to change the password", errors=[
+                    {"field": "current_password", "message": "required to change the password"}])
+            user = await repository.get_by_id(self.db, who.user_id, with_hash=True)
+            if user is None:
+                raise NotFound("No such user")
+            account_key = subject_key("login", "account", user.email)
+            count, retry_after = await self.limiter.count(account_key)
+            if count >= self.settings.login_failures_per_account:
+                raise RateLimiter.refuse(retry_after, "failed password checks")
+            if not await self.passwords.verify(user.password_hash, data.current_password):
+                await self.limiter.hit(account_key)
+                raise InvalidInput("current_password: incorrect", errors=[
+                    {"field": "current_password", "message": "incorrect"}])
+            password_hash = await self.passwords.hash(data.password)
+        async with self.db.acquire() as conn, conn.transaction():
+            updated = await repository.update_profile(conn, who.user_id, name=name,
+                                                      password_hash=password_hash)
+            if updated is None:
+                raise NotFound("No such user")
+            if password_hash is not None:
+                # Every other session ends with a password change.
+                await repository.revoke_user_tokens(conn, who.user_id)
+        return updated.public()
+
+    # -- administration --------------------------------------------------------------------
+    async def list_users(self, page: int, page_size: int) -> UserPage:
+        items, total = await repository.list_users(self.db, limit=page_size,
+                                                   offset=(page - 1) * page_size)
+        return UserPage(items=items, total=total, page=page, page_size=page_size)
+
+    async def set_role(self, who: Identity, user_id: uuid.UUID, role: str) -> UserOut:
+        if user_id == who.user_id and role != who.role:
+            raise Conflict("Admins cannot change their own role")
+        user = await repository.set_role(self.db, user_id, role)
+        if user is None:
+            raise NotFound("No such user")
+        log.info("role_changed", user_id=str(user_id), role=role, by=str(who.user_id))
+        return user.public()
+
+    # -- start-up --------------------------------------------------------------------------
+    async def ensure_admin(self, email: str, password: str) -> None:
+        """Create the first admin from the secret store; later starts leave it as it is."""
+        email = valid_email(email)
+        if await repository.ensure_admin(self.db, email):
+            return
+        password_hash = await self.passwords.hash(password)
+        created = await repository.insert_user(self.db, email, "Administrator", password_hash,
+                                               role="admin")
+        if created is None:  # another replica won the race; make sure of the role
+            await repository.ensure_admin(self.db, email)
+        else:
+            log.info("admin_created", user_id=str(created.id))
