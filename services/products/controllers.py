@@ -1,7 +1,120 @@
-"""HTTP routes of the products service."""
+"""HTTP routes of the products service: the public catalog, admin writes, the orders
+service's batch lookup."""
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Annotated, Any
 
-ROUTES: list[Any] = []
+from litestar import delete, get, patch, post, put
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.params import Parameter
+from litestar.response import Response
+
+from services.common.auth import Identity, provide_admin
+from services.common.errors import NotFound
+from services.products import subscriptions
+from services.products.schemas import (
+    BatchRequest,
+    BatchResponse,
+    ProductCreate,
+    ProductPatch,
+    ProductRead,
+    ProductReplace,
+)
+from services.products.service import Catalog, build_query
+
+JSON = "application/json"
+ADMIN = {"admin": Provide(provide_admin)}
+
+
+def provide_catalog(state: State) -> Catalog:
+    catalog: Catalog = state.catalog
+    return catalog
+
+
+def _json(body: bytes, status_code: int = 200) -> Response[bytes]:
+    return Response(body, media_type=JSON, status_code=status_code)
+
+
+@get("/api/products")
+async def list_products(
+    catalog: Catalog,
+    search: Annotated[str | None, Parameter(
+        description="Full-text search (words, \"a phrase\", or, -exclude)")] = None,
+    category: Annotated[str | None, Parameter(description="Exact category (any case)")] = None,
+    min_price: Annotated[str | None, Parameter(description="Lowest price, e.g. 10.00")] = None,
+    max_price: Annotated[str | None, Parameter(description="Highest price")] = None,
+    in_stock: Annotated[bool | None, Parameter(description="Only (un)available products")] = None,
+    sort: Annotated[str | None, Parameter(
+        description="relevance (default), price, -price, name, newest")] = None,
+    page: Annotated[int, Parameter(ge=1, description="1-based page")] = 1,
+    page_size: Annotated[int, Parameter(ge=1, le=100, description="Items per page")] = 20,
+) -> Response[bytes]:
+    """Active products matching the filters: {items, total, page, page_size}."""
+    query = build_query(search=search, category=category, min_price=min_price,
+                        max_price=max_price, in_stock=in_stock, sort=sort, page=page,
+                        page_size=page_size)
+    return _json(await catalog.listing(query))
+
+
+@get("/api/products/categories")
+async def list_categories(catalog: Catalog) -> Response[bytes]:
+    """Categories of active products with their product counts."""
+    return _json(await catalog.categories())
+
+
+@get("/api/products/{product_id:str}")
+async def get_product(catalog: Catalog, product_id: str) -> Response[bytes]:
+    """One product; a deleted one is still readable (active: false) for order history."""
+    return _json(await catalog.get(_uuid(product_id)))
+
+
+@post("/api/products", dependencies=ADMIN)
+async def create_product(catalog: Catalog, admin: Identity,
+                         data: ProductCreate) -> Response[ProductRead]:
+    """Admin: create a product; `stock` (optional) sets its on-hand quantity in inventory."""
+    product = await catalog.create(data)
+    return Response(product, status_code=201,
+                    headers={"Location": f"/api/products/{product.id}"})
+
+
+@put("/api/products/{product_id:str}", dependencies=ADMIN)
+async def replace_product(catalog: Catalog, admin: Identity, product_id: str,
+                          data: ProductReplace) -> ProductRead:
+    """Admin: replace every editable field."""
+    return await catalog.replace(_uuid(product_id), data)
+
+
+@patch("/api/products/{product_id:str}", dependencies=ADMIN)
+async def patch_product(catalog: Catalog, admin: Identity, product_id: str,
+                        data: ProductPatch) -> ProductRead:
+    """Admin: change some fields."""
+    return await catalog.patch(_uuid(product_id), data)
+
+
+@delete("/api/products/{product_id:str}", dependencies=ADMIN, status_code=204)
+async def delete_product(catalog: Catalog, admin: Identity, product_id: str) -> None:
+    """Admin: soft delete (idempotent)."""
+    await catalog.delete(_uuid(product_id))
+
+
+@post("/internal/products/batch", status_code=200, include_in_schema=False)
+async def batch(catalog: Catalog, data: BatchRequest) -> BatchResponse:
+    """The orders service: current name, price, state and stock of many products."""
+    return await catalog.batch(list(dict.fromkeys(data.ids)))
+
+
+def _uuid(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise NotFound(f"No product with id {raw!r}") from None
+
+
+ROUTES: list[Any] = [
+    list_products, list_categories, get_product, create_product, replace_product,
+    patch_product, delete_product, batch, *subscriptions.ROUTES,
+]
+DEPENDENCIES = {"catalog": Provide(provide_catalog, sync_to_thread=False)}

@@ -1,0 +1,152 @@
+"""Read-through cache of product pages and products in the Dapr `cache` state store.
+
+Consistency: every entry carries the catalog version it was computed under, and a lookup
+reads the entry together with the current version in one bulk call; an entry of another
+version is a miss. A write commits to the database first, then (in one Dapr state
+transaction) deletes the product's own entry and sets a fresh random version. A reader
+reads the version before it queries the database, so an entry can only carry the current
+version if its query ran after the last write's commit: once a write has returned, no
+client reads what it changed from the cache. Entries also expire after `ttl` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import msgspec
+import structlog
+from prometheus_client import Counter
+
+from services.common.dapr import Sidecar
+from services.common.errors import Unavailable
+from services.common.names import CACHE
+
+log = structlog.get_logger(__name__)
+
+VERSION_KEY = "catalog:version"
+DEFAULT_TTL = 60
+
+LOOKUPS = Counter("ecommerce_products_cache_requests",
+                  "Product cache lookups in the Dapr cache store, by kind and result "
+                  "(hit, miss, error)", ["kind", "result"])
+INVALIDATIONS = Counter("ecommerce_products_cache_invalidations",
+                        "Catalog writes that invalidated the product cache", ["reason"])
+
+
+class _Item(msgspec.Struct):
+    key: str
+    data: msgspec.Raw = msgspec.Raw(b"null")
+
+
+class _Entry(msgspec.Struct, array_like=True):
+    version: str
+    body: str
+
+
+_items = msgspec.json.Decoder(list[_Item])
+_entry = msgspec.json.Decoder(_Entry | None)
+_version = msgspec.json.Decoder(str | None)
+
+
+def item_key(product_id: uuid.UUID | str) -> str:
+    return f"product:{product_id}"
+
+
+def list_key(query: msgspec.Struct) -> str:
+    digest = hashlib.sha256(msgspec.json.encode(query)).hexdigest()[:32]
+    return f"products:{digest}"
+
+
+class ProductCache:
+    """Versioned read-through cache through the sidecar's state API."""
+
+    def __init__(self, sidecar: Sidecar, *, store: str = CACHE, ttl: int = DEFAULT_TTL) -> None:
+        self.sidecar = sidecar
+        self.store = store
+        self.ttl = ttl
+
+    async def read_through(self, kind: str, key: str,
+                           compute: Callable[[], Awaitable[bytes | None]]) -> bytes | None:
+        """The cached JSON body under `key`, or `compute()` stored for the next reader.
+
+        `compute` returning None (nothing to show) is not cached. A cache that cannot be
+        reached is bypassed: reads still work from the database.
+        """
+        try:
+            version, body = await self._lookup(key)
+        except (httpx.HTTPError, msgspec.DecodeError, Unavailable) as exc:
+            LOOKUPS.labels(kind, "error").inc()
+            log.warning("cache_unavailable", key=key, error=str(exc)[:200])
+            return await compute()
+        if body is not None:
+            LOOKUPS.labels(kind, "hit").inc()
+            return body
+        LOOKUPS.labels(kind, "miss").inc()
+        if version is None:
+            version = await self._new_version(None)
+        fresh = await compute()
+        if fresh is not None and version is not None:
+            try:
+                await self.sidecar.save_state(self.store, key, [version, fresh.decode()],
+                                              ttl_seconds=self.ttl)
+            except (httpx.HTTPError, Unavailable) as exc:
+                log.warning("cache_store_failed", key=key, error=str(exc)[:200])
+        return fresh
+
+    async def _lookup(self, key: str) -> tuple[str | None, bytes | None]:
+        r = await self.sidecar.http.post(
+            f"/v1.0/state/{self.store}/bulk",
+            content=msgspec.json.encode({"keys": [VERSION_KEY, key], "parallelism": 2}),
+            headers={"content-type": "application/json"})
+        if r.status_code != 200:
+            raise Unavailable(f"cache bulk get answered {r.status_code}: {r.text[:200]}")
+        version: str | None = None
+        entry: _Entry | None = None
+        for item in _items.decode(r.content):
+            if item.key == VERSION_KEY:
+                version = _version.decode(item.data)
+            elif item.key == key:
+                entry = _entry.decode(item.data)
+        if version is not None and entry is not None and entry.version == version:
+            return version, entry.body.encode()
+        return version, None
+
+    async def _new_version(self, delete: str | None) -> str | None:
+        """Set a fresh catalog version (and delete `delete`) in one state transaction."""
+        version = uuid.uuid4().hex
+        ops: list[dict[str, Any]] = [
+            {"operation": "upsert", "request": {"key": VERSION_KEY, "value": version}}]
+        if delete is not None:
+            ops.append({"operation": "delete", "request": {"key": delete}})
+        try:
+            r = await self.sidecar.http.post(
+                f"/v1.0/state/{self.store}/transaction",
+                content=msgspec.json.encode({"operations": ops}),
+                headers={"content-type": "application/json"})
+        except httpx.HTTPError as exc:
+            log.warning("cache_version_failed", error=str(exc)[:200])
+            return None
+        if r.status_code >= 300:
+            log.warning("cache_version_failed", status=r.status_code, body=r.text[:200])
+            return None
+        return version
+
+    async def invalidate(self, product_id: uuid.UUID | None, reason: str) -> None:
+        """After a committed write: drop the product's entry and every listing.
+
+        Retries briefly; if the cache stays unreachable the write's caller gets a 503
+        (the write itself is committed, and entries expire after the TTL).
+        """
+        delete = item_key(product_id) if product_id is not None else None
+        for attempt in range(3):
+            if await self._new_version(delete) is not None:
+                INVALIDATIONS.labels(reason).inc()
+                return
+            await asyncio.sleep(0.1 * (attempt + 1))
+        raise Unavailable("The product cache could not be invalidated; cached reads may be "
+                          f"stale for up to {self.ttl} seconds")

@@ -1,0 +1,200 @@
+"""All SQL of the products service: parameterised statements only, ORDER BY from a whitelist.
+
+The f-strings below (noqa: S608) only splice in constants of this module and numbered
+placeholders; every value travels as a parameter.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+COLUMNS = ("id, name, description, price, category, image_url, stock_quantity, deleted_at, "
+           "created_at, updated_at")
+# Columns an admin may change (PUT / PATCH); everything else is the server's.
+EDITABLE = ("name", "description", "price", "category", "image_url")
+
+# The only ORDER BY clauses a listing can use; every one ends on the primary key so that
+# pages are stable.
+ORDER_BY: Mapping[str, str] = {
+    "price": "p.price ASC, p.id ASC",
+    "-price": "p.price DESC, p.id ASC",
+    "name": "lower(p.name) ASC, p.id ASC",
+    "newest": "p.created_at DESC, p.id DESC",
+}
+# Relevance with a search: an exact name match first, then the full-text rank (name counts
+# more than category, which counts more than description), then the name.
+ORDER_BY_RELEVANCE = ("(lower(btrim(p.name)) = lower(btrim($1))) DESC, "
+                      "ts_rank_cd(p.search, tsq) DESC, lower(p.name) ASC, p.id ASC")
+ORDER_BY_SIMILARITY = ("(lower(btrim(p.name)) = lower(btrim($1))) DESC, "
+                       "word_similarity($1, p.name) DESC, lower(p.name) ASC, p.id ASC")
+# Offsets beyond this are clamped (a huge page number is an empty page, not an error).
+MAX_OFFSET = 1 << 62
+
+
+class Filters:
+    """A listing's WHERE clause, built from typed values with numbered parameters."""
+
+    def __init__(self, *, category: str | None, min_price: Decimal | None,
+                 max_price: Decimal | None, in_stock: bool | None) -> None:
+        self.category = category
+        self.min_price = min_price
+        self.max_price = max_price
+        self.in_stock = in_stock
+
+    def sql(self, args: list[Any]) -> list[str]:
+        where = ["p.deleted_at IS NULL"]
+        if self.category is not None:
+            args.append(self.category)
+            where.append(f"lower(p.category) = lower(${len(args)})")
+        if self.min_price is not None:
+            args.append(self.min_price)
+            where.append(f"p.price >= ${len(args)}")
+        if self.max_price is not None:
+            args.append(self.max_price)
+            where.append(f"p.price <= ${len(args)}")
+        if self.in_stock is True:
+            where.append("p.stock_quantity > 0")
+        elif self.in_stock is False:
+            where.append("p.stock_quantity = 0")
+        return where
+
+
+async def list_products(pool: asyncpg.Pool, *, search: str | None, fuzzy: bool, filters: Filters,
+                        sort: str, page: int, page_size: int) -> tuple[list[asyncpg.Record], int]:
+    """One page of active products and the total matching count.
+
+    With `search`, `fuzzy=False` is PostgreSQL full-text search (websearch syntax);
+    `fuzzy=True` is trigram word similarity on the name (typo tolerance).
+    """
+    args: list[Any] = []
+    source = "products p"
+    if search is not None:
+        args.append(search)
+        if fuzzy:
+            where = ["$1 <% p.name"]
+            relevance = ORDER_BY_SIMILARITY
+        else:
+            source = "products p CROSS JOIN websearch_to_tsquery('english', $1) AS tsq"
+            where = ["p.search @@ tsq"]
+            relevance = ORDER_BY_RELEVANCE
+    else:
+        where = []
+        relevance = ORDER_BY["newest"]
+    where += filters.sql(args)
+    order = relevance if sort == "relevance" else ORDER_BY[sort]
+    offset = min((page - 1) * page_size, MAX_OFFSET)
+    args += [page_size, offset]
+    sql = (f"SELECT {_prefixed()}, count(*) OVER () AS total FROM {source} "  # noqa: S608
+           f"WHERE {' AND '.join(where)} ORDER BY {order} "
+           f"LIMIT ${len(args) - 1} OFFSET ${len(args)}")
+    rows = await pool.fetch(sql, *args)
+    if rows:
+        return rows, int(rows[0]["total"])
+    if page == 1:
+        return [], 0
+    count_sql = f"SELECT count(*) FROM {source} WHERE {' AND '.join(where)}"  # noqa: S608
+    total = await pool.fetchval(count_sql, *args[:-2])
+    return [], int(total)
+
+
+def _prefixed() -> str:
+    return ", ".join(f"p.{c.strip()}" for c in COLUMNS.split(","))
+
+
+async def get(pool: asyncpg.Pool, product_id: uuid.UUID) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await pool.fetchrow(
+        f"SELECT {COLUMNS} FROM products WHERE id = $1", product_id)  # noqa: S608
+    return row
+
+
+async def create(pool: asyncpg.Pool, *, name: str, description: str, price: Decimal,
+                 category: str, image_url: str | None) -> asyncpg.Record:
+    row: asyncpg.Record = await pool.fetchrow(
+        "INSERT INTO products (name, description, price, category, image_url) "  # noqa: S608
+        f"VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}",
+        name, description, price, category, image_url)
+    return row
+
+
+async def update(pool: asyncpg.Pool, product_id: uuid.UUID,
+                 changes: Mapping[str, Any]) -> asyncpg.Record | None:
+    """Change the given editable columns of an active product; None if there is none."""
+    cols = [c for c in EDITABLE if c in changes]
+    if set(changes) - set(cols):
+        raise ValueError(f"not editable: {sorted(set(changes) - set(cols))}")
+    sets = [f"{c} = ${i}" for i, c in enumerate(cols, start=2)]
+    sets.append("updated_at = now()")
+    row: asyncpg.Record | None = await pool.fetchrow(
+        f"UPDATE products SET {', '.join(sets)} WHERE id = $1 AND deleted_at IS NULL "  # noqa: S608
+        f"RETURNING {COLUMNS}",
+        product_id, *(changes[c] for c in cols))
+    return row
+
+
+async def soft_delete(pool: asyncpg.Pool, product_id: uuid.UUID) -> asyncpg.Record | None:
+    """Mark an active product deleted; None if it is unknown or already deleted."""
+    row: asyncpg.Record | None = await pool.fetchrow(
+        "UPDATE products SET deleted_at = now(), updated_at = now() "  # noqa: S608
+        f"WHERE id = $1 AND deleted_at IS NULL RETURNING {COLUMNS}",
+        product_id)
+    return row
+
+
+async def hard_delete(pool: asyncpg.Pool, product_id: uuid.UUID) -> None:
+    """Undo a creation that could not be completed (inventory refused its stock)."""
+    await pool.execute("DELETE FROM products WHERE id = $1", product_id)
+
+
+async def categories(pool: asyncpg.Pool) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await pool.fetch(
+        "SELECT min(category) AS name, count(*) AS count FROM products "
+        "WHERE deleted_at IS NULL GROUP BY lower(category) ORDER BY lower(category)")
+    return rows
+
+
+async def batch(pool: asyncpg.Pool, ids: Sequence[uuid.UUID]) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await pool.fetch(
+        "SELECT id, name, price, category, deleted_at IS NULL AS active, stock_quantity "
+        "FROM products WHERE id = ANY($1::uuid[])", list(ids))
+    return rows
+
+
+async def apply_stock(pool: asyncpg.Pool, *, product_id: uuid.UUID, available: int,
+                      version: int | None, changed_at: datetime | None,
+                      event_id: str | None) -> bool:
+    """Set the stock read model unless this event was applied already or is older than the
+    last one applied (by `version` when inventory sends one, else by time, to the second).
+
+    Returns whether the row changed.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        if event_id is not None:
+            fresh = await conn.fetchval(
+                "INSERT INTO processed_events (event_id) VALUES ($1) "
+                "ON CONFLICT DO NOTHING RETURNING true", event_id)
+            if not fresh:
+                return False
+        row = await conn.fetchrow(
+            "UPDATE products SET stock_quantity = $2,"
+            " stock_version = COALESCE($3, stock_version),"
+            " stock_changed_at = COALESCE($4, date_trunc('second', now())) "
+            "WHERE id = $1 AND CASE"
+            " WHEN $3::bigint IS NOT NULL THEN stock_version IS NULL OR stock_version < $3"
+            " ELSE stock_changed_at IS NULL"
+            "  OR stock_changed_at <= COALESCE($4, date_trunc('second', now())) END "
+            "RETURNING id",
+            product_id, max(available, 0), version, changed_at)
+        return row is not None
+
+
+async def prune_processed_events(pool: asyncpg.Pool, days: int = 7) -> int:
+    done: str = await pool.execute(
+        "DELETE FROM processed_events WHERE processed_at < now() - make_interval(days => $1)",
+        days)
+    return int(done.split()[-1])

@@ -1,0 +1,132 @@
+"""Inputs and outputs of the products service (msgspec Structs, one per use)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Description = Annotated[str, msgspec.Meta(max_length=5000)]
+Category = Annotated[str, msgspec.Meta(min_length=1, max_length=60)]
+ImageUrl = Annotated[str, msgspec.Meta(max_length=2000, pattern=r"^(https?://|/)\S+$")]
+# Money arrives as a string ("19.99") or a number; services.common.money parses it.
+PriceIn = str | int | float
+Stock = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
+
+Sort = Literal["relevance", "price", "-price", "name", "newest"]
+SORTS: tuple[str, ...] = ("relevance", "price", "-price", "name", "newest")
+
+
+class ProductCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """POST /api/products. `stock` is the initial on-hand quantity, set in inventory."""
+
+    name: Name
+    price: PriceIn
+    category: Category
+    description: Description = ""
+    image_url: ImageUrl | None = None
+    stock: Stock | None = None
+
+
+class ProductReplace(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """PUT /api/products/{id}: every editable field (stock belongs to inventory)."""
+
+    name: Name
+    price: PriceIn
+    category: Category
+    description: Description = ""
+    image_url: ImageUrl | None = None
+
+
+class ProductPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """PATCH /api/products/{id}: only the fields present change."""
+
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    price: PriceIn | msgspec.UnsetType = msgspec.UNSET
+    category: Category | msgspec.UnsetType = msgspec.UNSET
+    description: Description | msgspec.UnsetType = msgspec.UNSET
+    image_url: ImageUrl | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class ProductRead(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    name: str
+    description: str
+    price: str
+    category: str
+    image_url: str | None
+    stock_quantity: int
+    in_stock: bool
+    active: bool
+    deleted_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProductPage(msgspec.Struct, kw_only=True):
+    items: list[ProductRead]
+    total: int
+    page: int
+    page_size: int
+
+
+class CategoryCount(msgspec.Struct):
+    name: str
+    count: int
+
+
+class CategoryList(msgspec.Struct):
+    items: list[CategoryCount]
+
+
+class ListQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """A validated listing request; also the cache key of its page."""
+
+    search: str | None = None
+    category: str | None = None
+    min_price: str | None = None
+    max_price: str | None = None
+    in_stock: bool | None = None
+    sort: str = "relevance"
+    page: int = 1
+    page_size: int = 20
+
+
+# -- internal ------------------------------------------------------------------------------
+class BatchRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """POST /internal/products/batch (the orders service)."""
+
+    ids: Annotated[list[uuid.UUID], msgspec.Meta(max_length=500)]
+
+
+class BatchItem(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    name: str
+    price: str
+    category: str
+    active: bool
+    stock_quantity: int
+
+
+class BatchResponse(msgspec.Struct):
+    items: list[BatchItem]
+
+
+class StockChanged(msgspec.Struct, kw_only=True):
+    """inventory's stock.changed payload; `version` is used for ordering when present."""
+
+    product_id: uuid.UUID
+    available: int
+    on_hand: int | None = None
+    reserved: int | None = None
+    version: int | None = None
+
+
+def stock_changed_from(data: dict[str, Any]) -> StockChanged:
+    """Parse an event payload, ignoring fields this service does not use."""
+    fields = {k: data[k] for k in ("product_id", "available", "on_hand", "reserved", "version")
+              if k in data}
+    return msgspec.convert(fields, StockChanged)

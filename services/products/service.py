@@ -1,0 +1,303 @@
+"""The catalog's use cases: validation, database, cache, inventory and events together."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import msgspec
+import structlog
+
+from services.common import events, money
+from services.common.dapr import Sidecar
+from services.common.errors import Conflict, DomainError, InvalidInput, NotFound, UpstreamError
+from services.common.names import INVENTORY, TOPIC_PRODUCTS
+from services.products import repository
+from services.products.cache import ProductCache, item_key, list_key
+from services.products.schemas import (
+    SORTS,
+    BatchItem,
+    BatchResponse,
+    CategoryCount,
+    CategoryList,
+    ListQuery,
+    ProductCreate,
+    ProductPage,
+    ProductPatch,
+    ProductRead,
+    ProductReplace,
+    StockChanged,
+)
+
+log = structlog.get_logger(__name__)
+
+MAX_PAGE_SIZE = 100
+MAX_SEARCH = 200
+# Typo tolerance (trigram similarity) is tried when full-text search finds nothing for a
+# short query written without search operators.
+FUZZY_MAX_WORDS = 4
+_OPERATORS = re.compile(r'"|(^|\s)-\S|\bor\b', re.IGNORECASE)
+
+_encode = msgspec.json.Encoder().encode
+
+
+def to_read(row: asyncpg.Record) -> ProductRead:
+    return ProductRead(
+        id=row["id"], name=row["name"], description=row["description"],
+        price=money.fmt(row["price"]), category=row["category"], image_url=row["image_url"],
+        stock_quantity=row["stock_quantity"], in_stock=row["stock_quantity"] > 0,
+        active=row["deleted_at"] is None, deleted_at=row["deleted_at"],
+        created_at=row["created_at"], updated_at=row["updated_at"])
+
+
+def _field_error(field: str, message: str) -> InvalidInput:
+    return InvalidInput(f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
+def parse_price(field: str, value: Any) -> Decimal:
+    try:
+        return money.to_money(value)
+    except ValueError as exc:
+        raise _field_error(field, str(exc)) from exc
+
+
+def build_query(*, search: str | None, category: str | None, min_price: str | None,
+                max_price: str | None, in_stock: bool | None, sort: str | None, page: int,
+                page_size: int) -> ListQuery:
+    """Validate and normalise listing parameters (raises InvalidInput with field errors)."""
+    errors: list[dict[str, str]] = []
+    lo = hi = None
+    for field, raw in (("min_price", min_price), ("max_price", max_price)):
+        if raw is None or raw == "":
+            continue
+        try:
+            value = money.to_money(raw)
+        except ValueError as exc:
+            errors.append({"field": field, "message": str(exc)})
+            continue
+        if field == "min_price":
+            lo = value
+        else:
+            hi = value
+    if lo is not None and hi is not None and lo > hi:
+        errors.append({"field": "min_price", "message": "must not be greater than max_price"})
+    sort = sort or "relevance"
+    if sort not in SORTS:
+        errors.append({"field": "sort", "message": f"must be one of {', '.join(SORTS)}"})
+    if page < 1:
+        errors.append({"field": "page", "message": "must be >= 1"})
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        errors.append({"field": "page_size", "message": f"must be between 1 and {MAX_PAGE_SIZE}"})
+    search = " ".join(search.split()) if search else None
+    if search and len(search) > MAX_SEARCH:
+        errors.append({"field": "search", "message": f"must be at most {MAX_SEARCH} characters"})
+    if search and "\x00" in search:
+        errors.append({"field": "search", "message": "must not contain NUL characters"})
+    category = category.strip() if category else None
+    if category and (len(category) > 60 or "\x00" in category):
+        errors.append({"field": "category", "message": "is not a valid category"})
+    if errors:
+        raise InvalidInput("; ".join(f"{e['field']}: {e['message']}" for e in errors),
+                           errors=errors)
+    return ListQuery(search=search or None, category=category.lower() if category else None,
+                     min_price=money.fmt(lo) if lo is not None else None,
+                     max_price=money.fmt(hi) if hi is not None else None,
+                     in_stock=in_stock, sort=sort, page=page, page_size=page_size)
+
+
+def _clean_text(field: str, value: str) -> str:
+    if "\x00" in value:
+        raise _field_error(field, "must not contain NUL characters")
+    return value.strip()
+
+
+def _edits(data: ProductReplace | ProductPatch) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    for field in repository.EDITABLE:
+        value = getattr(data, field)
+        if value is msgspec.UNSET:
+            continue
+        if field == "price":
+            changes[field] = parse_price("price", value)
+        elif isinstance(value, str):
+            changes[field] = _clean_text(field, value)
+            if field in ("name", "category") and not changes[field]:
+                raise _field_error(field, "must not be blank")
+        else:
+            changes[field] = value
+    return changes
+
+
+class Catalog:
+    """The products service's operations; one instance per app, built in the lifespan."""
+
+    def __init__(self, pool: asyncpg.Pool, sidecar: Sidecar, cache: ProductCache) -> None:
+        self.pool = pool
+        self.sidecar = sidecar
+        self.cache = cache
+
+    # -- reads (through the cache) --------------------------------------------------------
+    async def listing(self, query: ListQuery) -> bytes:
+        async def compute() -> bytes:
+            return _encode(await self._list_from_db(query))
+
+        body = await self.cache.read_through("list", list_key(query), compute)
+        assert body is not None
+        return body
+
+    async def _list_from_db(self, q: ListQuery) -> ProductPage:
+        filters = repository.Filters(
+            category=q.category,
+            min_price=Decimal(q.min_price) if q.min_price is not None else None,
+            max_price=Decimal(q.max_price) if q.max_price is not None else None,
+            in_stock=q.in_stock)
+        args: dict[str, Any] = {"filters": filters, "sort": q.sort, "page": q.page,
+                                "page_size": q.page_size}
+        rows, total = await repository.list_products(self.pool, search=q.search, fuzzy=False,
+                                                     **args)
+        if q.search and total == 0 and self._fuzzy_ok(q.search):
+            rows, total = await repository.list_products(self.pool, search=q.search,
+                                                         fuzzy=True, **args)
+        return ProductPage(items=[to_read(r) for r in rows], total=total, page=q.page,
+                           page_size=q.page_size)
+
+    @staticmethod
+    def _fuzzy_ok(search: str) -> bool:
+        return len(search.split()) <= FUZZY_MAX_WORDS and not _OPERATORS.search(search)
+
+    async def get(self, product_id: uuid.UUID) -> bytes:
+        async def compute() -> bytes | None:
+            row = await repository.get(self.pool, product_id)
+            return _encode(to_read(row)) if row is not None else None
+
+        body = await self.cache.read_through("item", item_key(product_id), compute)
+        if body is None:
+            raise NotFound(f"No product with id {product_id}")
+        return body
+
+    async def categories(self) -> bytes:
+        async def compute() -> bytes:
+            rows = await repository.categories(self.pool)
+            return _encode(CategoryList(
+                items=[CategoryCount(name=r["name"], count=r["count"]) for r in rows]))
+
+        body = await self.cache.read_through("categories", "catalog:categories", compute)
+        assert body is not None
+        return body
+
+    async def batch(self, ids: list[uuid.UUID]) -> BatchResponse:
+        """Current prices for the orders service, straight from the database."""
+        rows = await repository.batch(self.pool, ids)
+        return BatchResponse(items=[BatchItem(
+            id=r["id"], name=r["name"], price=money.fmt(r["price"]), category=r["category"],
+            active=r["active"], stock_quantity=r["stock_quantity"]) for r in rows])
+
+    # -- writes (admin) -------------------------------------------------------------------
+    async def create(self, data: ProductCreate) -> ProductRead:
+        fields = _edits(ProductReplace(name=data.name, price=data.price, category=data.category,
+                                       description=data.description, image_url=data.image_url))
+        row = await repository.create(self.pool, **fields)
+        product_id: uuid.UUID = row["id"]
+        if data.stock is not None:
+            try:
+                await self._set_initial_stock(product_id, data.stock)
+            except DomainError:
+                await repository.hard_delete(self.pool, product_id)
+                raise
+            row = await repository.get(self.pool, product_id)
+            assert row is not None
+        await self.cache.invalidate(product_id, "created")
+        product = to_read(row)
+        await self._publish("product.created", product)
+        return product
+
+    async def _set_initial_stock(self, product_id: uuid.UUID, on_hand: int) -> None:
+        """Inventory owns the number: ask it to set on_hand, mirror what it answers."""
+        r = await self.sidecar.invoke(INVENTORY, "PUT", f"internal/stock/{product_id}",
+                                      json={"on_hand": on_hand})
+        if r.status_code >= 300:
+            log.error("inventory_refused_stock", product_id=str(product_id),
+                      status=r.status_code, body=r.text[:300])
+            raise UpstreamError(f"The inventory service could not set the stock "
+                                f"(it answered {r.status_code}); the product was not created")
+        try:
+            stock = msgspec.json.decode(r.content, type=StockChanged)
+        except msgspec.ValidationError as exc:
+            raise UpstreamError(f"Unexpected answer from inventory: {exc}") from exc
+        await repository.apply_stock(self.pool, product_id=product_id, available=stock.available,
+                                     version=stock.version, changed_at=None, event_id=None)
+
+    async def replace(self, product_id: uuid.UUID, data: ProductReplace) -> ProductRead:
+        return await self._update(product_id, _edits(data))
+
+    async def patch(self, product_id: uuid.UUID, data: ProductPatch) -> ProductRead:
+        changes = _edits(data)
+        if not changes:
+            raise InvalidInput("Nothing to change: send at least one of "
+                               + ", ".join(repository.EDITABLE))
+        return await self._update(product_id, changes)
+
+    async def _update(self, product_id: uuid.UUID, changes: dict[str, Any]) -> ProductRead:
+        row = await repository.update(self.pool, product_id, changes)
+        if row is None:
+            await self._missing_or_deleted(product_id)
+        assert row is not None
+        await self.cache.invalidate(product_id, "updated")
+        product = to_read(row)
+        await self._publish("product.updated", product)
+        return product
+
+    async def delete(self, product_id: uuid.UUID) -> None:
+        """Soft delete: the product leaves listings but stays readable by id (order history).
+        Deleting a deleted product again is a no-op."""
+        row = await repository.soft_delete(self.pool, product_id)
+        if row is None:
+            existing = await repository.get(self.pool, product_id)
+            if existing is None:
+                raise NotFound(f"No product with id {product_id}")
+            return
+        await self.cache.invalidate(product_id, "deleted")
+        await self._publish("product.deleted", to_read(row))
+
+    async def _missing_or_deleted(self, product_id: uuid.UUID) -> None:
+        existing = await repository.get(self.pool, product_id)
+        if existing is None:
+            raise NotFound(f"No product with id {product_id}")
+        raise Conflict(f"Product {product_id} is deleted and can no longer be changed")
+
+    async def _publish(self, event_type: str, product: ProductRead) -> None:
+        data = {"product_id": str(product.id), "name": product.name, "price": product.price,
+                "category": product.category, "active": product.active,
+                "occurred_at": datetime.now(UTC).isoformat()}
+        try:
+            await events.publish(self.sidecar, TOPIC_PRODUCTS, event_type, data)
+        except DomainError as exc:
+            # The write is committed; a lost notification must not turn it into an error.
+            log.error("publish_failed", event=event_type, product_id=str(product.id),
+                      error=exc.detail)
+
+    # -- events ---------------------------------------------------------------------------
+    async def stock_changed(self, event_id: str, event_time: str | None,
+                            stock: StockChanged) -> bool:
+        """Apply inventory's stock.changed to the read model (idempotent, never backwards)."""
+        changed_at = _parse_time(event_time)
+        changed = await repository.apply_stock(
+            self.pool, product_id=stock.product_id, available=stock.available,
+            version=stock.version, changed_at=changed_at, event_id=event_id)
+        if changed:
+            await self.cache.invalidate(stock.product_id, "stock")
+        return changed
+
+
+def _parse_time(raw: str | None) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
