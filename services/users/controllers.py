@@ -11,6 +11,7 @@ from litestar.di import Provide
 from litestar.params import Parameter
 
 from services.common.auth import Identity, provide_admin, provide_identity
+from services.common.errors import DomainError
 from services.common.names import HEADER_CLIENT_IP
 from services.users.schemas import (
     AuthOut,
@@ -23,6 +24,18 @@ from services.users.schemas import (
     UserPage,
 )
 from services.users.service import UsersService
+
+
+class UnsupportedMediaType(DomainError):
+    status, title = 415, "Unsupported media type"
+
+
+async def require_json(request: Request[Any, Any, Any]) -> None:
+    """Every body this service reads is JSON; anything else is refused before decoding."""
+    if request.method in ("POST", "PUT", "PATCH"):
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != "application/json":
+            raise UnsupportedMediaType("Send the body as application/json")
 
 
 def provide_service(state: State) -> UsersService:
@@ -38,6 +51,7 @@ def provide_client_ip(request: Request[Any, Any, Any]) -> str:
 class UsersController(Controller):
     path = "/api/users"
     tags = ["users"]
+    before_request = require_json  # type: ignore[assignment]  # Litestar unbinds it
     dependencies = {
         "service": Provide(provide_service, sync_to_thread=False),
         "client_ip": Provide(provide_client_ip, sync_to_thread=False),
