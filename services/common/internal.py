@@ -1,0 +1,71 @@
+"""Who may call a service's `/internal/...` endpoints.
+
+Dapr's `accessControl` (in the Configuration) identifies the caller by its SPIFFE id, which
+only exists with mTLS (Sentry). This platform runs daprd without mTLS in development, where
+the policy can only apply its global default to every caller alike (docs/security.md). The
+apps enforce it instead: the calling sidecar sets `dapr-caller-app-id` to its own app id on
+every service invocation (overwriting any value the caller sent), and the app accepts only
+calls from its own sidecar (services.common.app.SidecarOnlyMiddleware).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgspec
+from litestar import Request, Response
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.types import Guard
+
+from services.common.errors import PROBLEM_JSON, DomainError, Forbidden
+
+# Set by the calling daprd on every service invocation.
+HEADER_CALLER_APP_ID: Final = "dapr-caller-app-id"
+
+
+def caller_app_id(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    """The app id of the service that invoked this request through Dapr, if any."""
+    caller: str | None = connection.headers.get(HEADER_CALLER_APP_ID)
+    return caller
+
+
+def require_caller(*app_ids: str) -> Guard:
+    """A Litestar guard: only the named apps may call the route (403 problem otherwise)."""
+    if not app_ids:
+        raise ValueError("require_caller needs at least one app id")
+    allowed = frozenset(app_ids)
+    names = ", ".join(sorted(allowed))
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        if caller_app_id(connection) not in allowed:
+            raise Forbidden(f"Only {names} may call this internal endpoint")
+
+    return guard
+
+
+class CodedError(DomainError):
+    """A DomainError whose problem body also carries a machine-readable `code` and any
+    extra members (RFC 9457 extensions), for the service that called an internal endpoint:
+    `raise CodedError(409, "out_of_stock", "...", unavailable=[...])`."""
+
+    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.title = _TITLES.get(status, "Error")
+        self.code = code
+        self.extra = extra
+
+
+_TITLES = {400: "Bad request", 404: "Not found", 409: "Conflict", 422: "Invalid input"}
+
+
+def coded_error_handler(request: Request[Any, Any, Any], exc: CodedError) -> Response[Any]:
+    body: dict[str, Any] = {"type": "about:blank", "title": exc.title, "status": exc.status,
+                            "detail": exc.detail, "instance": request.url.path,
+                            "code": exc.code, **msgspec.to_builtins(exc.extra)}
+    return Response(content=body, status_code=exc.status, media_type=PROBLEM_JSON)
+
+
+# For `exception_handlers=` of the Router that holds a service's internal routes.
+CODED_ERROR_HANDLERS: dict[Any, Any] = {CodedError: coded_error_handler}
