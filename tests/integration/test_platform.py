@@ -4,19 +4,16 @@ Dapr, and each Dapr building block (state, secrets, bindings, workflow) working 
 from __future__ import annotations
 
 import asyncio
-import email
-import time
 import uuid
-from email import policy
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import ROOT, is_problem, sidecar_url
+from tests.mail import find_mail, now_ns
 
 BACKENDS = ("users", "products", "orders", "payments", "inventory", "notifications")
-MAIL = ROOT / ".local" / "mail"
 
 
 async def test_gateway_health_reports_every_service(gateway: httpx.AsyncClient) -> None:
@@ -93,29 +90,17 @@ async def test_secret_read_through_the_secret_store_and_scoped_per_app(
         assert peer.status_code == 403, peer.text
 
 
-def _find_mail(marker: str, timeout: float = 15.0) -> email.message.EmailMessage:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for path in sorted(MAIL.glob("*.eml")):
-            raw = path.read_bytes()
-            if marker.encode() in raw:
-                msg = email.message_from_bytes(raw, policy=policy.default)
-                assert isinstance(msg, email.message.EmailMessage)
-                return msg
-        time.sleep(0.2)
-    raise AssertionError(f"no e-mail containing {marker!r} reached the SMTP sink")
-
-
 async def test_email_through_the_binding_reaches_the_smtp_sink(
         dapr_headers: dict[str, str]) -> None:
     marker = f"binding-check-{uuid.uuid4()}"
+    since = now_ns()
     async with httpx.AsyncClient(headers=dapr_headers) as c:
         r = await c.post(f"{sidecar_url('notifications')}/v1.0/bindings/email", json={
             "operation": "create", "data": f"<p>{marker}</p>",
             "metadata": {"emailTo": "someone@example.com", "subject": marker},
         })
     assert r.status_code in (200, 204), r.text
-    msg = await asyncio.to_thread(_find_mail, marker)
+    msg = await asyncio.to_thread(find_mail, marker, since_ns=since)
     assert msg["To"] == "someone@example.com"
     assert msg["Subject"] == marker
 
