@@ -1,7 +1,79 @@
-"""HTTP routes of the orders service."""
+"""HTTP routes of the orders service (public under /api/orders, reached through the gateway)."""
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Annotated, Any
 
-ROUTES: list[Any] = []
+import asyncpg
+from litestar import Controller, Response, get, patch, post
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.params import Parameter
+
+from services.common.auth import Identity, provide_identity
+from services.common.dapr import Sidecar
+from services.orders import service
+from services.orders.schemas import OrderCreate, OrderPage, OrderRead, Status, StatusChange
+
+IdempotencyKey = Annotated[
+    str | None,
+    Parameter(header="Idempotency-Key", required=False, min_length=1, max_length=200,
+              pattern=r"^[\x21-\x7e]+$",
+              description="Makes a retried POST return the order the first attempt created."),
+]
+
+
+class OrderController(Controller):
+    path = "/api/orders"
+    tags = ["orders"]
+    dependencies = {"identity": Provide(provide_identity)}
+
+    @post("/", status_code=201)
+    async def create(self, data: OrderCreate, identity: Identity, db: asyncpg.Pool,
+                     sidecar: Sidecar, state: State,
+                     idempotency_key: IdempotencyKey = None) -> Response[OrderRead]:
+        """Place an order. Prices and totals come from the catalog, never from the client.
+
+        Answers 201 with the order (status `pending`; the checkout workflow then reserves,
+        charges and confirms it). A retry with the same Idempotency-Key answers 200 with the
+        same order; the same key with a different body is a 422.
+        """
+        created = await service.create_order(db, sidecar, state.workflow_client, identity,
+                                              data, idempotency_key)
+        if not created.replayed:
+            state.outbox_drainer.kick()
+        headers = {"location": f"/api/orders/{created.order.id}"}
+        return Response(created.order, status_code=200 if created.replayed else 201,
+                        headers=headers)
+
+    @get("/")
+    async def list_orders(self, identity: Identity, db: asyncpg.Pool,
+                          page: Annotated[int, Parameter(ge=1, le=100_000)] = 1,
+                          page_size: Annotated[int, Parameter(ge=1, le=100)] = 20,
+                          status: Status | None = None) -> OrderPage:
+        """The caller's orders, newest first (admins: everyone's)."""
+        return await service.list_orders(db, identity, page=page, page_size=page_size,
+                                         status=status)
+
+    @get("/{order_id:uuid}")
+    async def read(self, order_id: uuid.UUID, identity: Identity, db: asyncpg.Pool) -> OrderRead:
+        """One order, to its owner or an admin; 404 for anyone else."""
+        return await service.read_order(db, order_id, identity)
+
+    @patch("/{order_id:uuid}/status")
+    async def change_status(self, order_id: uuid.UUID, data: StatusChange, identity: Identity,
+                            db: asyncpg.Pool, state: State) -> Response[OrderRead]:
+        """Ask for a status change: admins ship and deliver; the owner (or an admin) cancels
+        a pending or processing order. Anything else is a 409.
+
+        The change is raised as an event into the order's workflow, which applies it (and
+        refunds and releases stock on a cancel). The answer waits a few seconds for that:
+        200 with the new status once applied, 202 with the current order if still applying.
+        """
+        order, applied = await service.request_status(db, state.workflow_client, identity,
+                                                      order_id, data.status)
+        return Response(order, status_code=200 if applied else 202)
+
+
+ROUTES: list[Any] = [OrderController]

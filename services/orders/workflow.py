@@ -1,24 +1,177 @@
-"""The order workflow runtime (Dapr Workflow through dapr-ext-workflow).
+"""The order workflow (a Dapr Workflow saga) and its runtime, plus the start-up reconciler.
 
-Workflows are deterministic generators; every side effect is an activity. The runtime
-connects to this app's sidecar over gRPC (DAPR_GRPC_PORT) and runs in a background thread.
+The orchestrator is a deterministic generator: no clock but `ctx.current_utc_datetime`, no
+I/O, no randomness; every side effect is an activity (services.orders.activities), called
+with an explicit retry policy and safe to run twice. Steps:
+
+    reserve stock --out of stock--> cancelled(out_of_stock)
+      -> charge --declined--> release stock -> cancelled(payment_declined)
+      -> processing (order.confirmed)
+      -> wait for `shipped` | `cancel` | 30 days
+           cancel / timeout -> refund -> release -> cancelled(cancelled_by_customer | ...)
+           shipped -> commit stock -> shipped -> wait for `delivered` | 60 days -> delivered
+
+A `cancel` raised while the order is still pending is buffered by Dapr; the workflow looks
+for it (without blocking) after the reservation and after the charge, so a cancel before
+payment never charges, and one that arrives during the charge refunds.
+
+The runtime connects to this app's sidecar over gRPC (DAPR_GRPC_PORT) and runs in
+background threads; see activities.py for which event loop the activities run on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Generator
+from datetime import timedelta
 from typing import Any
 
 import dapr.ext.workflow as wf
+import structlog
 from litestar import Litestar
 
+from services.common.names import SECRETSTORE
 from services.common.settings import Settings
+from services.orders import activities, outbox, repository, service
+
+log = structlog.get_logger(__name__)
+
+EVENT_CANCEL = "cancel"
+EVENT_SHIPPED = "shipped"
+EVENT_DELIVERED = "delivered"
+
+# Transient failures (a service restarting, a sidecar reconnecting) are retried quickly.
+STEP_RETRY = wf.RetryPolicy(first_retry_interval=timedelta(milliseconds=500),
+                            max_number_of_attempts=6, backoff_coefficient=2.0,
+                            max_retry_interval=timedelta(seconds=10))
+# A reservation that cannot be made for about a minute cancels the order.
+RESERVE_RETRY = wf.RetryPolicy(first_retry_interval=timedelta(milliseconds=500),
+                               max_number_of_attempts=8, backoff_coefficient=2.0,
+                               max_retry_interval=timedelta(seconds=15))
+# Steps that must eventually happen (a charge whose outcome we must learn, compensations,
+# status writes) are retried in rounds separated by durable timers, for about a day.
+MUST_ROUNDS = 300
+MUST_PAUSE_MAX = timedelta(minutes=5)
+
+SHIP_DEADLINE = timedelta(days=30)
+DELIVERY_DEADLINE = timedelta(days=60)
+
+RECONCILE_INTERVAL_S = 30.0
+# A pending order younger than this may still be being scheduled by the request creating it.
+RECONCILE_MIN_AGE_S = 10.0
+_RECONCILE_LOCK = 7_431_303
+
+Steps = Generator[Any, Any, Any]
 
 
+# -- the orchestrator ------------------------------------------------------------------------
+def _must(ctx: wf.DaprWorkflowContext, activity: str, payload: dict[str, Any]) -> Steps:
+    """Call an activity until it succeeds (retry policy, then durable pauses between rounds)."""
+    for attempt in range(MUST_ROUNDS):
+        try:
+            return (yield ctx.call_activity(activity, input=payload, retry_policy=STEP_RETRY))
+        except wf.TaskFailedError as exc:
+            if not ctx.is_replaying:
+                log.warning("workflow_step_failing", order_id=ctx.instance_id, step=activity,
+                            round=attempt + 1, error=str(exc))
+            yield ctx.create_timer(min(timedelta(seconds=15) * (attempt + 1), MUST_PAUSE_MAX))
+    raise RuntimeError(f"{activity} kept failing for order {ctx.instance_id}")
 
+
+def _set_status(ctx: wf.DaprWorkflowContext, order_id: str, to: str, expected: list[str],
+                reason: str | None = None) -> Steps:
+    result = yield from _must(ctx, "set_status", {"order_id": order_id, "to": to,
+                                                  "expected": expected, "reason": reason})
+    if not result["applied"] and not ctx.is_replaying:
+        log.error("workflow_unexpected_status", order_id=order_id, wanted=to,
+                  found=result["status"])
+    ctx.set_custom_status(to)
+    return result
+
+
+def _cancel(ctx: wf.DaprWorkflowContext, order_id: str, reason: str,
+            expected: list[str]) -> Steps:
+    yield from _set_status(ctx, order_id, "cancelled", expected, reason)
+    return {"order_id": order_id, "status": "cancelled", "reason": reason}
+
+
+def _cancel_reason(data: Any) -> str:
+    by = data.get("by") if isinstance(data, dict) else None
+    return "cancelled_by_admin" if by == "admin" else "cancelled_by_customer"
+
+
+def _cancel_requested(ctx: wf.DaprWorkflowContext) -> str | None:
+    """The reason of a buffered `cancel` event, without waiting (a zero-timeout wait)."""
+    task = ctx.wait_for_external_event(EVENT_CANCEL, timeout=timedelta(0))
+    if task.is_complete and not task.is_failed:
+        return _cancel_reason(task.get_result())
+    return None
+
+
+def order_workflow(ctx: wf.DaprWorkflowContext, payload: dict[str, Any]) -> Steps:
+    """The checkout saga of one order; the instance id is the order id."""
+    order_id = str(payload["order_id"])
+    ref = {"order_id": order_id}
+
+    ctx.set_custom_status("reserving")
+    try:
+        reserved = yield ctx.call_activity("reserve_stock", input=ref,
+                                           retry_policy=RESERVE_RETRY)
+    except wf.TaskFailedError:
+        # Perhaps reserved before failing: give it back.
+        yield from _must(ctx, "release_stock", ref)
+        return (yield from _cancel(ctx, order_id, "inventory_unavailable", ["pending"]))
+    if reserved["outcome"] == "skipped":
+        return {"order_id": order_id, "status": reserved["status"], "skipped": True}
+    if reserved["outcome"] != "reserved":
+        return (yield from _cancel(ctx, order_id, "out_of_stock", ["pending"]))
+
+    reason = _cancel_requested(ctx)
+    if reason:
+        yield from _must(ctx, "release_stock", ref)
+        return (yield from _cancel(ctx, order_id, reason, ["pending"]))
+
+    ctx.set_custom_status("charging")
+    charge = yield from _must(ctx, "charge_payment", ref)
+    if charge["status"] != "succeeded":
+        yield from _must(ctx, "release_stock", ref)
+        return (yield from _cancel(ctx, order_id, "payment_declined", ["pending"]))
+    refund = {**ref, "charge_id": charge["charge_id"]}
+
+    reason = _cancel_requested(ctx)
+    if reason:
+        yield from _must(ctx, "refund_payment", refund)
+        yield from _must(ctx, "release_stock", ref)
+        return (yield from _cancel(ctx, order_id, reason, ["pending"]))
+
+    yield from _set_status(ctx, order_id, "processing", ["pending"])
+
+    cancel = ctx.wait_for_external_event(EVENT_CANCEL)
+    shipped = ctx.wait_for_external_event(EVENT_SHIPPED)
+    too_late = ctx.create_timer(ctx.current_utc_datetime + SHIP_DEADLINE)
+    winner = yield wf.when_any([shipped, cancel, too_late])
+    if winner is not shipped:
+        reason = _cancel_reason(cancel.get_result()) if winner is cancel else "not_shipped_in_time"
+        yield from _must(ctx, "refund_payment", refund)
+        yield from _must(ctx, "release_stock", ref)
+        return (yield from _cancel(ctx, order_id, reason, ["processing"]))
+
+    yield from _must(ctx, "commit_stock", ref)
+    yield from _set_status(ctx, order_id, "shipped", ["processing"])
+
+    delivered = ctx.wait_for_external_event(EVENT_DELIVERED)
+    assumed = ctx.create_timer(ctx.current_utc_datetime + DELIVERY_DEADLINE)
+    winner = yield wf.when_any([delivered, assumed])
+    reason = None if winner is delivered else "delivery_assumed"
+    yield from _set_status(ctx, order_id, "delivered", ["shipped"], reason)
+    return {"order_id": order_id, "status": "delivered"}
+
+
+# -- the platform check workflow ---------------------------------------------------------------
 def ping_workflow(ctx: wf.DaprWorkflowContext, payload: dict[str, Any]) -> Any:
     """A trivial workflow: one activity round trip. Used to check the workflow engine."""
-    answer = yield ctx.call_activity(ping_activity, input=payload)
+    answer = yield ctx.call_activity("ping_activity", input=payload)
     return answer
 
 
@@ -26,10 +179,29 @@ def ping_activity(ctx: wf.WorkflowActivityContext, payload: dict[str, Any]) -> d
     return {"pong": payload.get("ping"), "instance": ctx.workflow_id}
 
 
+# -- runtime -----------------------------------------------------------------------------------
+def _fresh_sync(fn: Any) -> Any:
+    """A new function object per registration (the SDK marks registered functions)."""
+    def run(ctx: Any, payload: dict[str, Any]) -> Any:
+        return fn(ctx, payload)
+    run.__name__ = fn.__name__
+    return run
+
+
+def _fresh_async(fn: Any) -> Any:
+    async def run(ctx: Any, payload: dict[str, Any]) -> Any:
+        return await fn(ctx, payload)
+    run.__name__ = fn.__name__
+    return run
+
+
 def build_runtime(settings: Settings) -> wf.WorkflowRuntime:
     runtime = wf.WorkflowRuntime(host="127.0.0.1", port=str(settings.dapr_grpc_port))
-    runtime.register_workflow(ping_workflow, name="ping")
-    runtime.register_activity(ping_activity, name="ping_activity")
+    runtime.register_workflow(_fresh_sync(ping_workflow), name="ping")
+    runtime.register_activity(_fresh_sync(ping_activity), name="ping_activity")
+    runtime.register_workflow(_fresh_sync(order_workflow), name=service.WORKFLOW_NAME)
+    for name, fn in activities.ACTIVITIES.items():
+        runtime.register_activity(_fresh_async(fn), name=name)
     return runtime
 
 
@@ -39,15 +211,72 @@ def client(settings: Settings) -> Any:
     return DaprWorkflowClient(host="127.0.0.1", port=str(settings.dapr_grpc_port))
 
 
+# -- recovery ----------------------------------------------------------------------------------
+async def reconcile(app: Litestar, *, min_age_s: float = RECONCILE_MIN_AGE_S,
+                    limit: int = 500) -> dict[str, int]:
+    """Give every pending order without a workflow one; never re-run a finished workflow."""
+    counts: dict[str, int] = {}
+    async with app.state.db.acquire() as conn:
+        if not await repository.try_lock(conn, _RECONCILE_LOCK):
+            return counts
+        try:
+            ids = await repository.pending_order_ids(conn, older_than_s=min_age_s, limit=limit)
+            for order_id in ids:
+                found = await service.ensure_workflow(app.state.workflow_client, order_id)
+                counts[found] = counts.get(found, 0) + 1
+        finally:
+            await repository.unlock(conn, _RECONCILE_LOCK)
+    if counts.get("scheduled"):
+        log.warning("reconciled_orders", **counts)
+    return counts
+
+
+async def _reconcile_forever(app: Litestar) -> None:
+    while True:
+        await asyncio.sleep(RECONCILE_INTERVAL_S)
+        try:
+            await reconcile(app)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("reconcile_failed", error=str(exc))
+
+
+# -- lifespan hooks ----------------------------------------------------------------------------
 async def start(app: Litestar) -> None:
     settings: Settings = app.state.settings
+    dsn = await app.state.sidecar.get_secret(SECRETSTORE, f"{settings.app_id}-db-dsn")
+    resources = activities.Resources(settings, dsn)
+    activities.configure(resources)
+    app.state.activity_resources = resources
     runtime = build_runtime(settings)
     await asyncio.to_thread(runtime.start)
     app.state.workflow_runtime = runtime
     app.state.workflow_client = client(settings)
+    drainer = outbox.Drainer(app.state.db, app.state.sidecar)
+    drainer.start()
+    app.state.outbox_drainer = drainer
+    # Before serving: no request of this process can be creating an order right now.
+    try:
+        await reconcile(app, min_age_s=0.0)
+    except Exception as exc:
+        log.warning("reconcile_failed", error=str(exc))
+    app.state.reconciler = asyncio.create_task(_reconcile_forever(app), name="orders-reconciler")
 
 
 async def stop(app: Litestar) -> None:
+    task = app.state.get("reconciler")
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    drainer = app.state.get("outbox_drainer")
+    if drainer is not None:
+        await drainer.stop()
     runtime = app.state.get("workflow_runtime")
     if runtime is not None:
         await asyncio.to_thread(runtime.shutdown)
+    resources = app.state.get("activity_resources")
+    if resources is not None:
+        resources.close()
+        activities.configure(None)

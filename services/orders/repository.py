@@ -1,0 +1,218 @@
+"""Every SQL statement of the orders service (asyncpg, parameterised).
+
+Ownership is enforced in the queries (`owner` narrows a read to one customer); status changes
+are guarded updates (`WHERE status = ANY($expected)`), so a replayed activity changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypeAlias
+
+import asyncpg
+
+Conn: TypeAlias = Any  # asyncpg.Connection or a pool proxy (asyncpg ships no types)
+
+
+
+@dataclass(frozen=True, slots=True)
+class NewLine:
+    product_id: uuid.UUID
+    name: str
+    unit_price: Decimal
+    quantity: int
+    line_total: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    id: uuid.UUID
+    user_id: uuid.UUID
+    user_email: str | None
+    currency: str
+    total: Decimal
+    payment_method: str
+    shipping_address_json: str
+    idempotency_key: str | None
+    request_hash: str | None
+    lines: Sequence[NewLine]
+    created_event: str
+    created_payload_json: str
+    created_at: datetime
+
+
+async def insert_order(conn: Conn, order: NewOrder) -> bool:
+    """Insert the order, its lines, its first history row and its `order.created` outbox row.
+
+    Must run inside a transaction. Returns False (and writes nothing) when the customer
+    already has an order with this Idempotency-Key.
+    """
+    inserted = await conn.fetchval(
+        "INSERT INTO orders (id, user_id, user_email, status, currency, total, payment_method,"
+        " shipping_address, idempotency_key, request_hash, created_at, updated_at)"
+        " VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7::jsonb, $8, $9, $10, $10)"
+        " ON CONFLICT ON CONSTRAINT orders_idempotency DO NOTHING RETURNING true",
+        order.id, order.user_id, order.user_email, order.currency, order.total,
+        order.payment_method, order.shipping_address_json, order.idempotency_key,
+        order.request_hash, order.created_at,
+    )
+    if not inserted:
+        return False
+    await conn.executemany(
+        "INSERT INTO order_items (order_id, line_no, product_id, name, unit_price, quantity,"
+        " line_total) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        [(order.id, n, ln.product_id, ln.name, ln.unit_price, ln.quantity, ln.line_total)
+         for n, ln in enumerate(order.lines, start=1)],
+    )
+    await conn.execute(
+        "INSERT INTO order_status_history (order_id, status, at) VALUES ($1, 'pending', $2)",
+        order.id, order.created_at)
+    await conn.execute(
+        "INSERT INTO order_outbox (order_id, event_type, payload) VALUES ($1, $2, $3::jsonb)",
+        order.id, order.created_event, order.created_payload_json)
+    return True
+
+
+async def find_by_idempotency_key(conn: Conn, user_id: uuid.UUID,
+                                  key: str) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT id, user_id, user_email, status, cancel_reason, currency, total, payment_method,"
+        " shipping_address::text AS shipping_address, charge_id, refund_id, request_hash,"
+        " created_at, updated_at FROM orders WHERE user_id = $1 AND idempotency_key = $2",
+        user_id, key)
+    return row
+
+
+async def get_order(conn: Conn, order_id: uuid.UUID, *,
+                    owner: uuid.UUID | None = None) -> asyncpg.Record | None:
+    """One order; with `owner`, only if it belongs to that customer."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT id, user_id, user_email, status, cancel_reason, currency, total, payment_method,"
+        " shipping_address::text AS shipping_address, charge_id, refund_id, request_hash,"
+        " created_at, updated_at FROM orders WHERE id = $1 AND ($2::uuid IS NULL OR user_id = $2)",
+        order_id, owner)
+    return row
+
+
+async def get_status(conn: Conn, order_id: uuid.UUID) -> str | None:
+    status: str | None = await conn.fetchval("SELECT status FROM orders WHERE id = $1", order_id)
+    return status
+
+
+async def list_orders(conn: Conn, *, owner: uuid.UUID | None, status: str | None, limit: int,
+                      offset: int) -> tuple[list[asyncpg.Record], int]:
+    """A page of orders, newest first; `owner` None means every customer's (admins)."""
+    total: int = await conn.fetchval(
+        "SELECT count(*) FROM orders"
+        " WHERE ($1::uuid IS NULL OR user_id = $1) AND ($2::text IS NULL OR status = $2)",
+        owner, status)
+    rows = await conn.fetch(
+        "SELECT id, user_id, user_email, status, cancel_reason, currency, total, payment_method,"
+        " shipping_address::text AS shipping_address, charge_id, refund_id, request_hash,"
+        " created_at, updated_at FROM orders"
+        " WHERE ($1::uuid IS NULL OR user_id = $1) AND ($2::text IS NULL OR status = $2)"
+        " ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4",
+        owner, status, limit, offset)
+    return list(rows), total
+
+
+async def get_items(conn: Conn, order_ids: Sequence[uuid.UUID]) -> list[asyncpg.Record]:
+    rows = await conn.fetch(
+        "SELECT order_id, product_id, name, unit_price, quantity, line_total FROM order_items"
+        " WHERE order_id = ANY($1::uuid[]) ORDER BY order_id, line_no", list(order_ids))
+    return list(rows)
+
+
+async def get_history(conn: Conn, order_ids: Sequence[uuid.UUID]) -> list[asyncpg.Record]:
+    rows = await conn.fetch(
+        "SELECT order_id, status, reason, at FROM order_status_history"
+        " WHERE order_id = ANY($1::uuid[]) ORDER BY order_id, at, status", list(order_ids))
+    return list(rows)
+
+
+async def update_status(conn: Conn, order_id: uuid.UUID, to: str, expected: Sequence[str],
+                        reason: str | None, at: datetime) -> asyncpg.Record | None:
+    """Move the order to `to` if it is in one of `expected`; None when it is not."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "UPDATE orders SET status = $2, cancel_reason = $4, updated_at = $5"
+        " WHERE id = $1 AND status = ANY($3::text[])"
+        " RETURNING id, user_id, user_email, status, cancel_reason, currency, total,"
+        " payment_method, shipping_address::text AS shipping_address, charge_id, refund_id,"
+        " request_hash, created_at, updated_at",
+        order_id, to, list(expected), reason if to == "cancelled" else None, at)
+    return row
+
+
+async def add_history(conn: Conn, order_id: uuid.UUID, status: str, reason: str | None,
+                      at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO order_status_history (order_id, status, reason, at) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (order_id, status) DO NOTHING", order_id, status, reason, at)
+
+
+async def add_outbox(conn: Conn, order_id: uuid.UUID, event_type: str, payload_json: str) -> None:
+    await conn.execute(
+        "INSERT INTO order_outbox (order_id, event_type, payload) VALUES ($1, $2, $3::jsonb)"
+        " ON CONFLICT (order_id, event_type) DO NOTHING", order_id, event_type, payload_json)
+
+
+async def set_charge(conn: Conn, order_id: uuid.UUID, charge_id: str) -> None:
+    await conn.execute("UPDATE orders SET charge_id = $2 WHERE id = $1 AND charge_id IS NULL",
+                       order_id, charge_id)
+
+
+async def set_refund(conn: Conn, order_id: uuid.UUID, refund_id: str) -> None:
+    await conn.execute("UPDATE orders SET refund_id = $2 WHERE id = $1 AND refund_id IS NULL",
+                       order_id, refund_id)
+
+
+async def pending_order_ids(conn: Conn, *, older_than_s: float, limit: int) -> list[uuid.UUID]:
+    rows = await conn.fetch(
+        "SELECT id FROM orders WHERE status = 'pending'"
+        " AND created_at < now() - make_interval(secs => $1) ORDER BY created_at LIMIT $2",
+        older_than_s, limit)
+    return [r["id"] for r in rows]
+
+
+async def try_lock(conn: Conn, key: int) -> bool:
+    """A session-level advisory lock (one reconciler at a time across replicas)."""
+    got: bool = await conn.fetchval("SELECT pg_try_advisory_lock($1)", key)
+    return got
+
+
+async def unlock(conn: Conn, key: int) -> None:
+    await conn.execute("SELECT pg_advisory_unlock($1)", key)
+
+
+# -- outbox ----------------------------------------------------------------------------------
+async def claim_outbox(conn: Conn, *, order_id: uuid.UUID | None, min_age_s: float,
+                       limit: int) -> list[asyncpg.Record]:
+    """Lock unpublished events (skipping ones another publisher holds), oldest first.
+
+    Must run inside a transaction; the locks last until it ends.
+    """
+    rows = await conn.fetch(
+        "SELECT id, order_id, event_type, payload::text AS payload FROM order_outbox"
+        " WHERE published_at IS NULL AND ($1::uuid IS NULL OR order_id = $1)"
+        " AND created_at <= now() - make_interval(secs => $2)"
+        " ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED",
+        order_id, min_age_s, limit)
+    return list(rows)
+
+
+async def mark_published(conn: Conn, ids: Sequence[int]) -> None:
+    if ids:
+        await conn.execute(
+            "UPDATE order_outbox SET published_at = now() WHERE id = ANY($1::bigint[])", list(ids))
+
+
+async def mark_attempt_failed(conn: Conn, outbox_id: int) -> None:
+    await conn.execute("UPDATE order_outbox SET attempts = attempts + 1 WHERE id = $1", outbox_id)
+
+
+def record_dict(row: asyncpg.Record) -> dict[str, Any]:
+    return dict(row.items())

@@ -1,0 +1,235 @@
+"""The order orchestrator, run by the SDK's own orchestration executor against histories.
+
+Each step replays the whole history through `order_workflow` exactly as the Dapr runtime
+does, so a non-deterministic orchestrator fails here with NonDeterminismError. Activity
+outcomes and external events are scripted; the real activities are exercised by the
+integration tests on the stack.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from dapr.ext.workflow import DaprWorkflowContext
+from dapr.ext.workflow._durabletask import worker
+from dapr.ext.workflow._durabletask.internal import helpers, timer
+
+from services.orders import workflow
+
+ORDER_ID = "6d3f3a3c-7f0b-4a43-9bd4-1df0b2d3b001"
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+Outcome = Callable[[dict[str, Any]], Any]
+
+
+class Boom(Exception):
+    pass
+
+
+class Sim:
+    """A tiny Dapr backend: records history, runs scripted activities, fires short timers."""
+
+    def __init__(self, outcomes: dict[str, Outcome | list[Outcome]],
+                 events: list[tuple[str, dict[str, Any]]] | None = None,
+                 raise_with: dict[str, list[tuple[str, dict[str, Any]]]] | None = None,
+                 fire_long_timers: bool = False) -> None:
+        registry = worker._Registry()
+        registry.add_named_orchestrator(
+            "order", lambda ctx, inp: workflow.order_workflow(DaprWorkflowContext(ctx), inp))
+        self.executor = worker._OrchestrationExecutor(registry, logging.getLogger("sim"))
+        self.outcomes = outcomes
+        self.idle_events = list(events or [])
+        self.raise_with = raise_with or {}
+        self.fire_long_timers = fire_long_timers
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.now = T0
+
+    def _run_activity(self, name: str, payload: dict[str, Any]) -> Any:
+        self.calls.append((name, payload))
+        outcome = self.outcomes.get(name, lambda p: None)
+        if isinstance(outcome, list):
+            outcome = outcome.pop(0) if len(outcome) > 1 else outcome[0]
+        return outcome(payload)
+
+    def run(self, max_steps: int = 500) -> dict[str, Any]:
+        history: list[Any] = []
+        new = [helpers.new_workflow_started_event(self.now),
+               helpers.new_execution_started_event("order", ORDER_ID,
+                                                   json.dumps({"order_id": ORDER_ID}))]
+        for _ in range(max_steps):
+            result = self.executor.execute(ORDER_ID, history, new)
+            history += new
+            self.now += timedelta(milliseconds=10)
+            new = [helpers.new_workflow_started_event(self.now)]
+            waiting_timers = []
+            for action in result.actions:
+                kind = action.WhichOneof("workflowActionType")
+                if kind == "completeWorkflow":
+                    out = action.completeWorkflow
+                    assert out.workflowStatus == 1, out.failureDetails  # COMPLETED
+                    return json.loads(out.result.value) if out.result.value else {}
+                if kind == "scheduleTask":
+                    task = action.scheduleTask
+                    history.append(helpers.new_task_scheduled_event(action.id, task.name,
+                                                                    task.input.value))
+                    payload = json.loads(task.input.value)
+                    # An event raised while the activity runs reaches the history before
+                    # the activity's result does.
+                    for name, data in self.raise_with.pop(task.name, []):
+                        new.append(helpers.new_event_raised_event(name, json.dumps(data)))
+                    try:
+                        value = self._run_activity(task.name, payload)
+                    except Exception as exc:
+                        new.append(helpers.new_task_failed_event(action.id, exc))
+                    else:
+                        new.append(helpers.new_task_completed_event(action.id,
+                                                                    json.dumps(value)))
+                elif kind == "createTimer":
+                    ct = action.createTimer
+                    created = helpers.new_timer_created_event(action.id, ct.fireAt)
+                    origin = ct.WhichOneof("origin")
+                    if origin:
+                        getattr(created.timerCreated, origin).CopyFrom(getattr(ct, origin))
+                    history.append(created)
+                    if timer._fire_at_matches_sentinel(ct.fireAt):
+                        continue  # an indefinite wait's placeholder timer never fires
+                    fire_at = ct.fireAt.ToDatetime(tzinfo=UTC)
+                    if fire_at - self.now < timedelta(hours=1):
+                        new.append(timer.new_timer_fired_event(action.id, ct.fireAt))
+                    else:
+                        waiting_timers.append((action.id, ct.fireAt))
+            if len(new) == 1:  # nothing happened: the workflow waits for the outside world
+                if self.idle_events:
+                    name, data = self.idle_events.pop(0)
+                    new.append(helpers.new_event_raised_event(name, json.dumps(data)))
+                elif self.fire_long_timers and waiting_timers:
+                    new.append(timer.new_timer_fired_event(*waiting_timers[0]))
+                else:
+                    return {"waiting": True}
+        raise AssertionError("the workflow did not finish")
+
+    @property
+    def names(self) -> list[str]:
+        return [n for n, _ in self.calls]
+
+    def statuses(self) -> list[tuple[str, str | None]]:
+        return [(p["to"], p.get("reason")) for n, p in self.calls if n == "set_status"]
+
+
+def ok(value: Any) -> Outcome:
+    return lambda payload: value
+
+
+def fail(payload: dict[str, Any]) -> Any:
+    raise Boom("down")
+
+
+APPLIED = ok({"applied": True, "status": "x"})
+HAPPY: dict[str, Any] = {
+    "reserve_stock": ok({"outcome": "reserved"}),
+    "charge_payment": ok({"status": "succeeded", "charge_id": "ch_1", "decline_reason": None}),
+    "set_status": APPLIED,
+}
+
+
+def test_happy_path_status_by_status() -> None:
+    sim = Sim(HAPPY, events=[("shipped", {"by": "admin"}), ("delivered", {"by": "admin"})])
+    assert sim.run() == {"order_id": ORDER_ID, "status": "delivered"}
+    assert sim.names == ["reserve_stock", "charge_payment", "set_status", "commit_stock",
+                         "set_status", "set_status"]
+    assert sim.statuses() == [("processing", None), ("shipped", None), ("delivered", None)]
+
+
+def test_waits_for_shipment_after_confirming() -> None:
+    sim = Sim(HAPPY)
+    assert sim.run() == {"waiting": True}
+    assert sim.statuses() == [("processing", None)]
+
+
+def test_out_of_stock_cancels_without_charging() -> None:
+    sim = Sim({**HAPPY, "reserve_stock": ok({"outcome": "out_of_stock", "unavailable": ["p"]})})
+    assert sim.run()["reason"] == "out_of_stock"
+    assert sim.names == ["reserve_stock", "set_status"]
+    assert sim.statuses() == [("cancelled", "out_of_stock")]
+
+
+def test_decline_releases_stock_then_cancels() -> None:
+    sim = Sim({**HAPPY, "charge_payment": ok({"status": "declined", "charge_id": "ch_2",
+                                              "decline_reason": "card_declined"})})
+    assert sim.run()["reason"] == "payment_declined"
+    assert sim.names == ["reserve_stock", "charge_payment", "release_stock", "set_status"]
+
+
+def test_cancel_raised_while_reserving_never_charges() -> None:
+    sim = Sim(HAPPY, raise_with={"reserve_stock": [("cancel", {"by": "customer"})]})
+    assert sim.run()["reason"] == "cancelled_by_customer"
+    assert "charge_payment" not in sim.names
+    assert sim.names == ["reserve_stock", "release_stock", "set_status"]
+
+
+def test_cancel_raised_while_charging_refunds_and_releases() -> None:
+    sim = Sim(HAPPY, raise_with={"charge_payment": [("cancel", {"by": "admin"})]})
+    assert sim.run()["reason"] == "cancelled_by_admin"
+    assert sim.names == ["reserve_stock", "charge_payment", "refund_payment", "release_stock",
+                         "set_status"]
+    refund = next(p for n, p in sim.calls if n == "refund_payment")
+    assert refund["charge_id"] == "ch_1"
+
+
+def test_cancel_while_processing_refunds_releases_and_cancels() -> None:
+    sim = Sim(HAPPY, events=[("cancel", {"by": "customer"})])
+    assert sim.run()["reason"] == "cancelled_by_customer"
+    assert sim.names[-3:] == ["refund_payment", "release_stock", "set_status"]
+    assert sim.statuses() == [("processing", None), ("cancelled", "cancelled_by_customer")]
+    assert sim.calls[-1][1]["expected"] == ["processing"]
+
+
+def test_cancel_after_shipping_is_ignored() -> None:
+    sim = Sim(HAPPY, events=[("shipped", {}), ("cancel", {}), ("delivered", {})])
+    assert sim.run()["status"] == "delivered"
+    assert "refund_payment" not in sim.names
+
+
+def test_unshipped_order_is_cancelled_and_refunded_after_the_deadline() -> None:
+    sim = Sim(HAPPY, fire_long_timers=True)
+    assert sim.run()["reason"] == "not_shipped_in_time"
+    assert sim.names[-3:] == ["refund_payment", "release_stock", "set_status"]
+
+
+def test_transient_failures_are_retried_by_policy() -> None:
+    sim = Sim({**HAPPY, "charge_payment": [fail, fail, HAPPY["charge_payment"]]})
+    assert sim.run() == {"waiting": True}
+    assert sim.names.count("charge_payment") == 3
+    assert sim.statuses() == [("processing", None)]
+
+
+def test_a_charge_is_retried_past_its_policy_until_the_outcome_is_known() -> None:
+    attempts = workflow.STEP_RETRY.max_number_of_attempts
+    script: list[Outcome] = [fail] * (attempts + 2) + [HAPPY["charge_payment"]]
+    sim = Sim({**HAPPY, "charge_payment": script})
+    assert sim.run() == {"waiting": True}
+    assert sim.names.count("charge_payment") == attempts + 3
+
+
+def test_reservation_that_keeps_failing_releases_and_cancels() -> None:
+    sim = Sim({**HAPPY, "reserve_stock": fail})
+    assert sim.run()["reason"] == "inventory_unavailable"
+    assert sim.names.count("reserve_stock") == workflow.RESERVE_RETRY.max_number_of_attempts
+    assert sim.names[-2:] == ["release_stock", "set_status"]
+
+
+def test_a_rerun_on_an_order_that_is_no_longer_pending_touches_nothing() -> None:
+    sim = Sim({**HAPPY, "reserve_stock": ok({"outcome": "skipped", "status": "cancelled"})})
+    assert sim.run()["skipped"] is True
+    assert sim.names == ["reserve_stock"]
+
+
+@pytest.mark.parametrize("policy", [workflow.STEP_RETRY, workflow.RESERVE_RETRY])
+def test_retry_policies_are_explicit_and_bounded(policy: Any) -> None:
+    assert 1 < policy.max_number_of_attempts <= 10
+    assert policy.max_retry_interval is not None
