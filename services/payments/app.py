@@ -1,4 +1,4 @@
-"""The payments service: create_app() wires its routes, database and sidecar."""
+"""The payments service: create_app() wires its routes, database, sidecar and provider."""
 
 from __future__ import annotations
 
@@ -9,10 +9,19 @@ from litestar import Litestar
 from services.common.app import build_app
 from services.common.settings import Settings
 from services.payments import controllers
+from services.payments.provider import Provider, SandboxProvider
+from services.payments.service import Payments
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def create_app(settings: Settings) -> Litestar:
+def create_app(settings: Settings, provider: Provider | None = None) -> Litestar:
+    """`provider` defaults to the deterministic sandbox (the only one configured today)."""
+    chosen: Provider = provider or SandboxProvider()
+
+    async def start(app: Litestar) -> None:
+        app.state.payments = Payments(app.state.db, chosen)
+
     return build_app(settings, route_handlers=controllers.ROUTES, migrations=MIGRATIONS,
-                     title="payments service")
+                     on_startup=[start], title="payments service",
+                     description="Charges and refunds with idempotency (internal only).")
