@@ -83,8 +83,10 @@ class Authenticator:
         key = self._keys.get(kid)
         if key is not None and now - self._fetched_at < self.max_age:
             return key
-        # Unknown kid or stale set: refresh, but never more often than the floor.
-        if now - self._attempted_at >= self.refresh_floor or not self._keys:
+        # Unknown kid or stale set: refresh, but never more often than the floor (a shorter
+        # one while no key is known yet, so a users outage is not multiplied by our traffic).
+        floor = self.refresh_floor if self._keys else min(1.0, self.refresh_floor)
+        if now - self._attempted_at >= floor:
             await self._refresh()
         key = self._keys.get(kid)
         if key is None:
@@ -95,8 +97,7 @@ class Authenticator:
 
     async def _refresh(self) -> None:
         async with self._lock:
-            if time.monotonic() - self._attempted_at < min(1.0, self.refresh_floor) \
-                    and self._keys:
+            if time.monotonic() - self._attempted_at < min(1.0, self.refresh_floor):
                 return  # another request refreshed while this one waited
             self._attempted_at = time.monotonic()
             try:

@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, patch, post
-from litestar.datastructures import State
+from litestar.datastructures import CacheControlHeader, State
 from litestar.di import Provide
 from litestar.params import Parameter
 
@@ -105,7 +105,7 @@ class UsersController(Controller):
         """Promote or demote an account (admin)."""
         return await service.set_role(admin, user_id, data.role)
 
-    @get("/.well-known/jwks.json", cache_control=None)
+    @get("/.well-known/jwks.json", cache_control=CacheControlHeader(max_age=300, public=True))
     async def jwks(self, service: UsersService) -> dict[str, list[dict[str, Any]]]:
         """The public keys that verify access tokens."""
         return service.issuer.jwks
