@@ -20,11 +20,12 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.response import Response
 from litestar.types import Receive, Scope, Send
 
-from services.common import db
+from services.common import db, telemetry
 from services.common import logging as app_logging
+from services.common.auth import provide_admin, provide_identity
 from services.common.dapr import Sidecar
 from services.common.errors import EXCEPTION_HANDLERS, problem
-from services.common.names import HEADER_DAPR_API_TOKEN, SECRETSTORE
+from services.common.names import GATEWAY, HEADER_DAPR_API_TOKEN, SECRETSTORE
 from services.common.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -111,6 +112,7 @@ def build_app(
             if migrations is not None:
                 dsn = await sidecar.get_secret(SECRETSTORE, f"{settings.app_id}-db-dsn")
                 app.state.db = await db.create_pool(dsn)
+                telemetry.register_pool_metrics(settings.app_id, lambda: app.state.get("db"))
                 await db.migrate(app.state.db, migrations)
             for hook in on_startup:
                 await hook(app)
@@ -145,16 +147,115 @@ def build_app(
     prometheus = PrometheusConfig(app_name=settings.app_id, prefix="ecommerce",
                                   group_path=True, exclude=list(OPEN_PATHS))
 
-    return Litestar(
+    # Outermost: every log line of the request (metrics, errors, handlers) carries the ids.
+    from litestar.middleware import DefineMiddleware as _Define
+
+    context = _Define(telemetry.RequestContextMiddleware,
+                      start_traces=settings.app_id == GATEWAY)
+    app = Litestar(
         route_handlers=[health, ready, MetricsController, *route_handlers],
         lifespan=[lifespan],
         dependencies={"sidecar": Provide(provide_sidecar, sync_to_thread=False),
                       "db": Provide(provide_db, sync_to_thread=False), **(dependencies or {})},
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[prometheus.middleware, *middleware],
+        middleware=[context, prometheus.middleware, *middleware],
         openapi_config=OpenAPIConfig(title=title or f"{settings.app_id} service",
                                      version="0.1.0", description=description,
-                                     path="/schema"),
+                                     path="/schema", components=_openapi_components()),
+        plugins=telemetry.otel_plugins(settings.app_id),
         logging_config=None,
         debug=False,
     )
+    _document_errors_and_security(app)
+    return app
+
+
+# --------------------------------------------------------------------------------------------
+# OpenAPI: the bearer scheme and the problem+json errors every route can answer
+# --------------------------------------------------------------------------------------------
+BEARER_SCHEME = "BearerAuth"
+PROBLEM_SCHEMA = "Problem"
+
+
+def _openapi_components() -> Any:
+    from litestar.openapi.spec import Components, OpenAPIType, Schema, SecurityScheme
+
+    text = Schema(type=OpenAPIType.STRING)
+    problem_schema = Schema(
+        type=OpenAPIType.OBJECT,
+        description="RFC 9457 problem details (application/problem+json)",
+        required=["title", "status", "detail"],
+        properties={
+            "type": text, "title": text, "detail": text, "instance": text,
+            "status": Schema(type=OpenAPIType.INTEGER),
+            "errors": Schema(type=OpenAPIType.ARRAY, items=Schema(
+                type=OpenAPIType.OBJECT, properties={"field": text, "message": text})),
+        },
+        examples=[{"type": "about:blank", "title": "Not found", "status": 404,
+                   "detail": "No product with that id"}],
+    )
+    return Components(
+        schemas={PROBLEM_SCHEMA: problem_schema},
+        security_schemes={BEARER_SCHEME: SecurityScheme(
+            type="http", scheme="bearer", bearer_format="JWT",
+            description="Access token from POST /api/users/login or /api/users/register")},
+    )
+
+
+def _problem_response(description: str) -> Any:
+    from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Reference
+
+    return OpenAPIResponse(description=description, content={
+        "application/problem+json": OpenAPIMediaType(
+            schema=Reference(ref=f"#/components/schemas/{PROBLEM_SCHEMA}"))})
+
+
+def _providers_used(handler: Any) -> set[Any]:
+    """The dependency callables a handler uses, directly or through other dependencies."""
+    deps = handler.resolve_dependencies()
+    todo = list(handler.parsed_fn_signature.parameters)
+    seen: set[str] = set()
+    used: set[Any] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in deps:
+            continue
+        seen.add(name)
+        provider = deps[name]
+        used.add(provider.dependency)
+        signature = getattr(provider, "parsed_fn_signature", None)
+        todo.extend(signature.parameters if signature is not None else ())
+    return used
+
+
+def _document_errors_and_security(app: Litestar) -> None:
+    """Mark routes that need a token with the bearer scheme (and 401/403), and document the
+    problem+json answers of every route, in the app's generated OpenAPI document."""
+    from litestar.routes import HTTPRoute
+
+    try:
+        schema = app.openapi_schema
+    except Exception:  # a schema that cannot be generated must not stop the service
+        log.exception("openapi_generation_failed")
+        return
+    paths = schema.paths or {}
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or route.path_format not in paths:
+            continue
+        item = paths[route.path_format]
+        for method, handler in ((m, h) for h in route.route_handlers for m in h.http_methods):
+            op = getattr(item, method.lower(), None)
+            if op is None:
+                continue
+            providers = _providers_used(handler)
+            responses = op.responses if op.responses is not None else {}
+            # Litestar documents a generic 400 body; ours is problem+json for every 4xx.
+            responses["400"] = _problem_response("Bad request (problem details)")
+            responses.setdefault("404", _problem_response("Not found"))
+            responses.setdefault("422", _problem_response("Invalid input, with field errors"))
+            if providers & {provide_identity, provide_admin}:
+                op.security = [{BEARER_SCHEME: []}]
+                responses.setdefault("401", _problem_response("Missing or invalid token"))
+            if provide_admin in providers:
+                responses.setdefault("403", _problem_response("The admin role is required"))
+            op.responses = responses

@@ -1,8 +1,15 @@
-"""JSON logs on stdout: one object per line with the app id (and request id where known)."""
+"""JSON logs on stdout: one object per line with the app id, and the request id and trace id
+while a request is handled (services.common.telemetry binds them).
+
+Nothing secret reaches a line: values under secret-sounding keys are replaced, and anything
+that looks like a JWT (three base64url parts starting `eyJ`) or a bearer credential is masked
+wherever it appears, including inside messages and exception text.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
@@ -11,12 +18,41 @@ import structlog
 
 _SECRET_KEYS = frozenset({"password", "token", "authorization", "access_token", "refresh_token",
                           "secret", "dsn"})
+# Key fragments that mark a secret too: new_password, api_token, x-dapr-api-token, cookie ...
+_SECRET_PARTS = ("password", "passwd", "token", "secret", "authorization", "cookie", "dsn",
+                 "private_key", "api_key")
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*")
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
+_MASK = "[redacted]"
+
+
+def _mask(value: str) -> str:
+    if "eyJ" in value:
+        value = _JWT.sub(_MASK, value)
+    if "earer" in value or "asic" in value:
+        value = _BEARER.sub(rf"\1 {_MASK}", value)
+    return value
 
 
 def _redact(_: object, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in list(event):
-        if key.lower() in _SECRET_KEYS:
-            event[key] = "[redacted]"
+        value = event[key]
+        lower = key.lower()
+        if lower in _SECRET_KEYS or any(p in lower for p in _SECRET_PARTS):
+            event[key] = _MASK
+        elif isinstance(value, str):
+            event[key] = _mask(value)
+        elif value is None and key in ("trace_id", "request_id"):
+            del event[key]
+    return event
+
+
+def _redact_rendered(_: object, __: str,
+                     event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """After format_exc_info: exception text may quote a token."""
+    exc = event.get("exception")
+    if isinstance(exc, str):
+        event["exception"] = _mask(exc)
     return event
 
 
@@ -29,7 +65,7 @@ def configure(app_id: str, level: str = "INFO") -> None:
         _redact,
     ]
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info,
+        processors=[*shared, structlog.processors.format_exc_info, _redact_rendered,
                     structlog.processors.JSONRenderer()],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
@@ -39,6 +75,7 @@ def configure(app_id: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info, _redact_rendered,
                     structlog.processors.JSONRenderer()],
         foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
     ))

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
-from litestar import Litestar, asgi, get
+from litestar import Litestar, MediaType, asgi, get
 from litestar.datastructures import State
 from litestar.response import Response
+from litestar.static_files import create_static_files_router
 from litestar.types import Receive, Scope, Send
 
 from services.common.app import build_app
 from services.common.dapr import Sidecar
 from services.common.names import BACKEND_APPS
 from services.common.settings import Settings
+from services.gateway import openapi, ratelimit
 from services.gateway.auth import Authenticator
-from services.gateway.proxy import Proxy
+from services.gateway.proxy import Proxy, Upstream
 
 API_INFO = {
     "name": "ecommerce-dapr",
@@ -23,6 +26,7 @@ API_INFO = {
     "services": {app: f"/api/{app}" for app in BACKEND_APPS},
     "health": "/health",
     "docs": "/docs",
+    "openapi": "/openapi.json",
 }
 
 
@@ -68,9 +72,39 @@ def create_app(settings: Settings) -> Litestar:
             body["down"] = down
         return Response(body, status_code=200 if ok else 503)
 
+    @get("/openapi.json", media_type=MediaType.JSON, include_in_schema=False)
+    async def openapi_json(state: State) -> Response[bytes]:
+        """The merged OpenAPI document of the public API."""
+        aggregator: openapi.OpenAPIAggregator = state.openapi
+        return Response(await aggregator.document(), media_type=MediaType.JSON)
+
+    @get("/docs", media_type=MediaType.HTML, include_in_schema=False, sync_to_thread=False)
+    def docs() -> str:
+        """Swagger UI on /openapi.json."""
+        return openapi.SWAGGER_HTML
+
+    @get("/docs/init.js", media_type="text/javascript", include_in_schema=False,
+         sync_to_thread=False)
+    def docs_init() -> str:
+        return openapi.SWAGGER_INIT
+
+    assets = create_static_files_router(
+        path="/docs/assets", directories=[openapi.SWAGGER_STATIC], include_in_schema=False,
+        cache_control=None)
+    limits = ratelimit.load_settings()  # fails fast on a malformed RATE_LIMIT_* variable
+
     async def start(app: Litestar) -> None:
         app.state.authenticator = Authenticator(app.state.sidecar)
+        app.state.upstream = Upstream(settings.dapr_http_url, settings.dapr_api_token)
+        app.state.ratelimiter = ratelimit.RateLimiter(app.state.sidecar, limits)
+        app.state.openapi = openapi.OpenAPIAggregator(
+            app.state.sidecar, ttl=float(os.environ.get("OPENAPI_TTL_SECONDS", "60")))
 
-    return build_app(settings, route_handlers=[api, index, health], guarded=False,
+    async def stop(app: Litestar) -> None:
+        await app.state.ratelimiter.aclose()
+        await app.state.upstream.aclose()
+
+    return build_app(settings, route_handlers=[api, index, health, openapi_json, docs,
+                                               docs_init, assets], guarded=False,
                      liveness_path="/health/live",
-                     on_startup=[start], title="ecommerce API gateway")
+                     on_startup=[start], on_shutdown=[stop], title="ecommerce API gateway")

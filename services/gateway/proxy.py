@@ -3,20 +3,32 @@
 A raw ASGI app (mounted by services.gateway.app) so the hot path does no routing,
 validation or serialisation of its own: it copies method, path, query, body and the
 headers that matter, through one pooled client to the gateway's sidecar.
+
+`/api/<service>/health` is the one mapped path: it reaches the service's liveness
+(`/health`), so a probe (and bench/bench_gateway.py) can measure the whole public hop
+(gateway, both sidecars, the service) on a route every service has.
+
+The upstream client is aiohttp rather than httpx: on this hop it costs about a third of
+the CPU per request (measured with bench/bench_gateway.py; see bench/README.md).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import aiohttp
 import structlog
 from litestar import Request
 from litestar.types import Receive, Scope, Send
+from prometheus_client import Counter, Histogram
+from yarl import URL
 
-from services.common.dapr import Sidecar
+from services.common import telemetry
 from services.common.errors import DomainError, problem
 from services.common.names import BACKEND_APPS, HEADER_CLIENT_IP
 from services.gateway.auth import Authenticator
+from services.gateway.ratelimit import RateLimiter
 
 log = structlog.get_logger(__name__)
 
@@ -27,9 +39,17 @@ FORWARD_REQUEST = frozenset({
     b"traceparent", b"tracestate", b"if-none-match", b"if-match",
 })  # never x-user-*: identity headers are set by the gateway alone
 FORWARD_RESPONSE = frozenset({
-    "content-type", "retry-after", "www-authenticate", "location", "etag", "cache-control",
-    "x-request-id", "x-total-count", "traceparent",
+    b"content-type", b"retry-after", b"www-authenticate", b"location", b"etag",
+    b"cache-control", b"x-request-id", b"x-total-count", b"traceparent",
 })
+
+REQUESTS = Counter("ecommerce_gateway_requests_total",
+                   "Requests forwarded by the gateway, by target service and status",
+                   ["service", "method", "status_code"])
+LATENCY = Histogram("ecommerce_gateway_upstream_duration_seconds",
+                    "Time from forwarding a request to the service's full answer",
+                    ["service"], buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1,
+                                          2.5, 5, 10))
 
 
 class BodyTooLarge(DomainError):
@@ -43,7 +63,7 @@ async def _read_body(receive: Receive) -> bytes:
         message = await receive()
         if message["type"] == "http.disconnect":
             break
-        chunk = message.get("body", b"")
+        chunk: bytes = message.get("body", b"")  # type: ignore[assignment]
         size += len(chunk)
         if size > MAX_BODY:
             raise BodyTooLarge(f"Request bodies are limited to {MAX_BODY} bytes")
@@ -53,11 +73,44 @@ async def _read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
+class Upstream:
+    """One pooled, long-lived aiohttp session to the gateway's own daprd (HTTP API)."""
+
+    def __init__(self, base_url: str, api_token: str | None, *, timeout: float = 10.0,
+                 max_connections: int = 256) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_token = api_token
+        self.timeout = timeout
+        self.max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:  # created inside the running loop (lifespan)
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.max_connections,
+                                               keepalive_timeout=60, use_dns_cache=True),
+                timeout=aiohttp.ClientTimeout(total=self.timeout, sock_connect=2.0),
+                headers={"dapr-api-token": self.api_token} if self.api_token else None,
+                auto_decompress=False, skip_auto_headers=("User-Agent", "Accept-Encoding"),
+            )
+        return self._session
+
+    def invoke_url(self, app_id: str, method_path: str) -> URL:
+        # encoded=True: the path and query go to daprd exactly as the client sent them.
+        return URL(f"{self.base_url}/v1.0/invoke/{app_id}/method/{method_path}", encoded=True)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
 class Proxy:
     """ASGI app for everything under /api."""
 
     def __init__(self, sidecar_of: Any, authenticator_of: Any) -> None:
-        # Resolved per request from app state: both are created in the lifespan.
+        # Resolved per request from app state: both are created in the lifespan. The
+        # upstream session and the rate limiter are read from the app state too.
         self._sidecar_of = sidecar_of
         self._authenticator_of = authenticator_of
 
@@ -71,6 +124,14 @@ class Proxy:
     async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Mounted under /api, so scope["path"] lacks the prefix: use the path as sent.
         path: str = scope["raw_path"].decode("latin-1")
+        method: str = scope["method"]  # type: ignore[typeddict-item]
+        state = scope["app"].state
+        # The caller's address (after uvicorn's trusted-proxy X-Forwarded-For handling).
+        client = scope.get("client")
+        client_ip = client[0] if client else "unknown"
+        limiter: RateLimiter | None = state.get("ratelimiter")
+        if limiter is not None:
+            await limiter.check(client_ip, method, path)
         parts = path.split("/", 3)  # ['', 'api', '<service>', rest]
         service = parts[2] if len(parts) > 2 else ""
         if service not in BACKEND_APPS:
@@ -79,33 +140,46 @@ class Proxy:
         for name, value in scope["headers"]:
             if name in FORWARD_REQUEST:
                 headers[name.decode()] = value.decode("latin-1")
-        # The caller's address (after uvicorn's trusted-proxy X-Forwarded-For handling); a
-        # client's own x-client-ip never passes, it is not in FORWARD_REQUEST.
-        client = scope.get("client")
-        headers[HEADER_CLIENT_IP] = client[0] if client else "unknown"
+        # A client's own x-client-ip never passes, it is not in FORWARD_REQUEST.
+        headers[HEADER_CLIENT_IP] = client_ip
         authenticator: Authenticator = self._authenticator_of(scope)
         identity = await authenticator.identify(headers.get("authorization"))
         if identity is not None:
             headers.update(identity.as_headers())
+        telemetry.inject_trace_headers(headers)
         body = await _read_body(receive)
-        sidecar: Sidecar = self._sidecar_of(scope)
-        method_path = path.lstrip("/")
+        method_path = "health" if parts[3:] == ["health"] else path.lstrip("/")
         query = scope.get("query_string", b"")
         if query:
             method_path += "?" + query.decode("latin-1")
-        upstream = await sidecar.invoke(service, scope["method"], method_path, content=body or None,
-                                        headers=headers)
-        if upstream.status_code >= 500 and b'"errorCode"' in upstream.content[:200]:
+        upstream: Upstream = state.upstream
+        started = time.perf_counter()
+        try:
+            async with upstream.session.request(method, upstream.invoke_url(service, method_path),
+                                                data=body or None, headers=headers) as resp:
+                status = resp.status
+                content = await resp.read()
+                raw_headers = resp.raw_headers
+        except TimeoutError:
+            REQUESTS.labels(service, method, "504").inc()
+            raise _Timeout(f"The {service} service did not answer in time") from None
+        except aiohttp.ClientError as exc:
+            REQUESTS.labels(service, method, "503").inc()
+            log.warning("invoke_failed", service=service, error=type(exc).__name__)
+            raise _Unavailable(f"The {service} service is unreachable") from None
+        LATENCY.labels(service).observe(time.perf_counter() - started)
+        if status >= 500 and b'"errorCode"' in content[:200]:
             # daprd's own error (app down, circuit open): not the service's answer.
-            log.warning("invoke_failed", service=service, status=upstream.status_code,
-                        body=upstream.text[:300])
+            REQUESTS.labels(service, method, "503").inc()
+            log.warning("invoke_failed", service=service, status=status,
+                        body=content[:300].decode("utf-8", "replace"))
             raise _Unavailable(f"The {service} service is unavailable")
-        out_headers = [(k.encode(), v.encode("latin-1")) for k, v in upstream.headers.items()
-                       if k in FORWARD_RESPONSE]
-        out_headers.append((b"content-length", str(len(upstream.content)).encode()))
-        await send({"type": "http.response.start", "status": upstream.status_code,
-                    "headers": out_headers})
-        await send({"type": "http.response.body", "body": upstream.content})
+        REQUESTS.labels(service, method, str(status)).inc()
+        out_headers: list[tuple[bytes, bytes]] = [
+            (k.lower(), v) for k, v in raw_headers if k.lower() in FORWARD_RESPONSE]
+        out_headers.append((b"content-length", str(len(content)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": out_headers})
+        await send({"type": "http.response.body", "body": content, "more_body": False})
 
     @staticmethod
     async def _send_problem(scope: Scope, receive: Receive, send: Send, status: int, title: str,
@@ -122,3 +196,9 @@ class _NotFound(DomainError):
 class _Unavailable(DomainError):
     status, title = 503, "Service unavailable"
 
+
+class _Timeout(DomainError):
+    status, title = 504, "Gateway timeout"
+
+
+__all__ = ["FORWARD_REQUEST", "FORWARD_RESPONSE", "MAX_BODY", "Proxy", "Upstream"]
