@@ -31,8 +31,8 @@ ORDER_BY: Mapping[str, str] = {
 # more than category, which counts more than description), then the name.
 ORDER_BY_RELEVANCE = ("(lower(btrim(p.name)) = lower(btrim($1))) DESC, "
                       "ts_rank_cd(p.search, tsq) DESC, lower(p.name) ASC, p.id ASC")
-ORDER_BY_SIMILARITY = ("(lower(btrim(p.name)) = lower(btrim($1))) DESC, "
-                       "word_similarity($1, p.name) DESC, lower(p.name) ASC, p.id ASC")
+# How close a misspelt word must be to a word of a name (pg_trgm word_similarity, 0..1).
+FUZZY_THRESHOLD = 0.5
 # Offsets beyond this are clamped (a huge page number is an empty page, not an error).
 MAX_OFFSET = 1 << 62
 
@@ -65,27 +65,32 @@ class Filters:
         return where
 
 
-async def list_products(pool: asyncpg.Pool, *, search: str | None, fuzzy: bool, filters: Filters,
-                        sort: str, page: int, page_size: int) -> tuple[list[asyncpg.Record], int]:
+async def list_products(pool: asyncpg.Pool, *, search: str | None,
+                        fuzzy_words: Sequence[str] = (), filters: Filters, sort: str,
+                        page: int, page_size: int) -> tuple[list[asyncpg.Record], int]:
     """One page of active products and the total matching count.
 
-    With `search`, `fuzzy=False` is PostgreSQL full-text search (websearch syntax);
-    `fuzzy=True` is trigram word similarity on the name (typo tolerance).
+    With `search` alone, PostgreSQL full-text search (websearch syntax). With `fuzzy_words`,
+    typo tolerance instead: every word must be trigram-similar to a word of the name.
     """
     args: list[Any] = []
     source = "products p"
+    where: list[str] = []
+    relevance = ORDER_BY["newest"]
     if search is not None:
         args.append(search)
-        if fuzzy:
-            where = ["$1 <% p.name"]
-            relevance = ORDER_BY_SIMILARITY
+        if fuzzy_words:
+            scores = []
+            for word in fuzzy_words:
+                args.append(word)
+                where.append(f"${len(args)} <% p.name")
+                scores.append(f"word_similarity(${len(args)}, p.name)")
+            relevance = (f"(lower(btrim(p.name)) = lower(btrim($1))) DESC, "
+                         f"({' + '.join(scores)}) DESC, lower(p.name) ASC, p.id ASC")
         else:
             source = "products p CROSS JOIN websearch_to_tsquery('english', $1) AS tsq"
-            where = ["p.search @@ tsq"]
+            where.append("p.search @@ tsq")
             relevance = ORDER_BY_RELEVANCE
-    else:
-        where = []
-        relevance = ORDER_BY["newest"]
     where += filters.sql(args)
     order = relevance if sort == "relevance" else ORDER_BY[sort]
     offset = min((page - 1) * page_size, MAX_OFFSET)
@@ -93,13 +98,17 @@ async def list_products(pool: asyncpg.Pool, *, search: str | None, fuzzy: bool, 
     sql = (f"SELECT {_prefixed()}, count(*) OVER () AS total FROM {source} "  # noqa: S608
            f"WHERE {' AND '.join(where)} ORDER BY {order} "
            f"LIMIT ${len(args) - 1} OFFSET ${len(args)}")
-    rows = await pool.fetch(sql, *args)
-    if rows:
-        return rows, int(rows[0]["total"])
-    if page == 1:
-        return [], 0
     count_sql = f"SELECT count(*) FROM {source} WHERE {' AND '.join(where)}"  # noqa: S608
-    total = await pool.fetchval(count_sql, *args[:-2])
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        if fuzzy_words:
+            await conn.execute("SELECT set_config('pg_trgm.word_similarity_threshold', $1, true)",
+                               str(FUZZY_THRESHOLD))
+        rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
+        if rows:
+            return rows, int(rows[0]["total"])
+        if page == 1:
+            return [], 0
+        total = await conn.fetchval(count_sql, *args[:-2])
     return [], int(total)
 
 

@@ -40,9 +40,19 @@ MAX_SEARCH = 200
 # Typo tolerance (trigram similarity) is tried when full-text search finds nothing for a
 # short query written without search operators.
 FUZZY_MAX_WORDS = 4
+FUZZY_MIN_LENGTH = 3
 _OPERATORS = re.compile(r'"|(^|\s)-\S|\bor\b', re.IGNORECASE)
 
 _encode = msgspec.json.Encoder().encode
+
+
+def fuzzy_words(search: str) -> list[str]:
+    """The words to match by similarity when full-text search found nothing: a short query
+    without search operators; words under three letters are too short to compare."""
+    if _OPERATORS.search(search):
+        return []
+    words = [w for w in re.findall(r"\w+", search.lower()) if len(w) >= FUZZY_MIN_LENGTH]
+    return words if 0 < len(words) <= FUZZY_MAX_WORDS else []
 
 
 def to_read(row: asyncpg.Record) -> ProductRead:
@@ -157,17 +167,13 @@ class Catalog:
             in_stock=q.in_stock)
         args: dict[str, Any] = {"filters": filters, "sort": q.sort, "page": q.page,
                                 "page_size": q.page_size}
-        rows, total = await repository.list_products(self.pool, search=q.search, fuzzy=False,
-                                                     **args)
-        if q.search and total == 0 and self._fuzzy_ok(q.search):
+        rows, total = await repository.list_products(self.pool, search=q.search, **args)
+        words = fuzzy_words(q.search) if q.search and total == 0 else []
+        if words:
             rows, total = await repository.list_products(self.pool, search=q.search,
-                                                         fuzzy=True, **args)
+                                                         fuzzy_words=words, **args)
         return ProductPage(items=[to_read(r) for r in rows], total=total, page=q.page,
                            page_size=q.page_size)
-
-    @staticmethod
-    def _fuzzy_ok(search: str) -> bool:
-        return len(search.split()) <= FUZZY_MAX_WORDS and not _OPERATORS.search(search)
 
     async def get(self, product_id: uuid.UUID) -> bytes:
         async def compute() -> bytes | None:
