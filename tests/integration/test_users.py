@@ -3,12 +3,14 @@ administration and input validation."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 
 import httpx
 import pytest
 
-from tests.conftest import Customer, is_problem, register_customer, unique_email
+from tests.conftest import ROOT, Customer, is_problem, register_customer, unique_email
 
 PASSWORD = "correct horse battery staple"
 
@@ -37,6 +39,22 @@ async def test_register_answers_user_and_tokens_without_secrets(
     assert not {"password", "password_hash"} & set(user)
     assert PASSWORD not in r.text and "argon2" not in r.text
     assert body["token"].count(".") == 2 and body["refresh_token"].count(".") == 0
+
+
+async def test_registration_publishes_user_registered(gateway: httpx.AsyncClient) -> None:
+    """The event reaches its subscriber: the notifications service mails a welcome."""
+    customer = await register_customer(gateway, name="Welcome Check")
+
+    def find() -> bool:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            for path in (ROOT / ".local" / "mail").glob("*.eml"):
+                if f"To: {customer.email}".encode() in path.read_bytes():
+                    return True
+            time.sleep(0.3)
+        return False
+
+    assert await asyncio.to_thread(find), "no e-mail followed the user.registered event"
 
 
 async def test_duplicate_email_is_409_whatever_the_case(gateway: httpx.AsyncClient) -> None:
