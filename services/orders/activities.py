@@ -144,6 +144,21 @@ async def release_stock(ctx: WorkflowActivityContext, payload: dict[str, Any]) -
         raise RuntimeError(f"inventory answered {r.status_code} to release: {r.text[:200]}")
 
 
+async def confirm_stock(ctx: WorkflowActivityContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """The order is paid: ask inventory to hold its units until commit or release (an
+    unconfirmed reservation expires). {"outcome": "confirmed" | "lost"}; "lost" means the hold
+    lapsed and the units are gone, so the order cannot be fulfilled."""
+    _, sidecar = await _deps()
+    order_id = _order_id(payload)
+    r = await sidecar.invoke(INVENTORY, "POST", f"internal/reservations/{order_id}/confirm")
+    if r.status_code < 300:
+        return {"outcome": "confirmed"}
+    body = _problem_code(r.content)
+    if r.status_code == 409 and body.get("code"):
+        return {"outcome": "lost", "code": body.get("code")}
+    raise RuntimeError(f"inventory answered {r.status_code} to confirm: {r.text[:200]}")
+
+
 async def commit_stock(ctx: WorkflowActivityContext, payload: dict[str, Any]) -> None:
     """Turn the reservation into a shipment (idempotent)."""
     _, sidecar = await _deps()
@@ -232,6 +247,7 @@ async def set_status(ctx: WorkflowActivityContext, payload: dict[str, Any]) -> d
 ACTIVITIES = {
     "reserve_stock": reserve_stock,
     "release_stock": release_stock,
+    "confirm_stock": confirm_stock,
     "commit_stock": commit_stock,
     "charge_payment": charge_payment,
     "refund_payment": refund_payment,

@@ -6,6 +6,7 @@ with an explicit retry policy and safe to run twice. Steps:
 
     reserve stock --out of stock--> cancelled(out_of_stock)
       -> charge --declined--> release stock -> cancelled(payment_declined)
+      -> confirm the reservation (no expiry once paid)
       -> processing (order.confirmed)
       -> wait for `shipped` | `cancel` | 30 days
            cancel / timeout -> refund -> release -> cancelled(cancelled_by_customer | ...)
@@ -23,12 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Generator
 from datetime import timedelta
 from typing import Any
 
 import dapr.ext.workflow as wf
 import structlog
+from dapr.ext.workflow.logger.options import LoggerOptions
 from litestar import Litestar
 
 from services.common.names import SECRETSTORE
@@ -139,6 +142,13 @@ def order_workflow(ctx: wf.DaprWorkflowContext, payload: dict[str, Any]) -> Step
         return (yield from _cancel(ctx, order_id, "payment_declined", ["pending"]))
     refund = {**ref, "charge_id": charge["charge_id"]}
 
+    held = yield from _must(ctx, "confirm_stock", ref)
+    if held["outcome"] != "confirmed":
+        # The reservation lapsed before the payment went through and the units are gone.
+        yield from _must(ctx, "refund_payment", refund)
+        yield from _must(ctx, "release_stock", ref)
+        return (yield from _cancel(ctx, order_id, "out_of_stock", ["pending"]))
+
     reason = _cancel_requested(ctx)
     if reason:
         yield from _must(ctx, "refund_payment", refund)
@@ -195,8 +205,21 @@ def _fresh_async(fn: Any) -> Any:
     return run
 
 
+def _quiet_sdk_logs() -> None:
+    """The SDK logs every orchestration step at INFO through its own plain-text handler;
+    keep warnings only, through the app's JSON handler on the root logger."""
+    for name in ("durabletask-worker", "durabletask-client", "WorkflowRuntime",
+                 "DaprWorkflowClient"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [h for h in logger.handlers if isinstance(h, logging.NullHandler)]
+        logger.setLevel(logging.WARNING)
+
+
 def build_runtime(settings: Settings) -> wf.WorkflowRuntime:
-    runtime = wf.WorkflowRuntime(host="127.0.0.1", port=str(settings.dapr_grpc_port))
+    options = LoggerOptions(log_level="WARNING", log_handler=logging.NullHandler())
+    runtime = wf.WorkflowRuntime(host="127.0.0.1", port=str(settings.dapr_grpc_port),
+                                 logger_options=options)
+    _quiet_sdk_logs()
     runtime.register_workflow(_fresh_sync(ping_workflow), name="ping")
     runtime.register_activity(_fresh_sync(ping_activity), name="ping_activity")
     runtime.register_workflow(_fresh_sync(order_workflow), name=service.WORKFLOW_NAME)
@@ -208,7 +231,11 @@ def build_runtime(settings: Settings) -> wf.WorkflowRuntime:
 def client(settings: Settings) -> Any:
     from dapr.ext.workflow.aio import DaprWorkflowClient
 
-    return DaprWorkflowClient(host="127.0.0.1", port=str(settings.dapr_grpc_port))
+    options = LoggerOptions(log_level="WARNING", log_handler=logging.NullHandler())
+    workflows = DaprWorkflowClient(host="127.0.0.1", port=str(settings.dapr_grpc_port),
+                                   logger_options=options)
+    _quiet_sdk_logs()
+    return workflows
 
 
 # -- recovery ----------------------------------------------------------------------------------

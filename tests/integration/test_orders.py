@@ -1,0 +1,431 @@
+"""Checkout on the real stack, through the gateway: the order workflow over inventory
+reservations and payments, idempotency, no oversell, compensations and access rules.
+
+Counts of charges and refunds are read from the payments database itself, and events from
+the orders outbox, so "one charge" and "published" are facts, not answers of the API under
+test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from tests.conftest import Customer, is_problem
+
+ORDERS = "/api/orders"
+ADDRESS = {"name": "Ada Lovelace", "line1": "12 Analytical Way", "city": "London",
+           "postal_code": "N1 9GU", "country": "GB"}
+FINAL = {"delivered", "cancelled"}
+
+
+# -- helpers shared with tests/reliability and bench/ -----------------------------------------
+def mint_customer(secrets: dict[str, str]) -> Customer:
+    """A customer identity signed with the platform's real key, as users would issue it.
+
+    Used where a test needs many distinct customers at once (registering a hundred would
+    time the users service's password hashing instead of checkout).
+    """
+    key = serialization.load_pem_private_key(secrets["jwt-private-key"].encode(), None)
+    user_id, now = str(uuid.uuid4()), int(time.time())
+    email = f"buyer-{user_id[:8]}@example.com"
+    token = jwt.encode({"iss": "ecommerce-users", "aud": "ecommerce-api", "sub": user_id,
+                        "role": "customer", "email": email, "iat": now, "exp": now + 900,
+                        "jti": uuid.uuid4().hex}, key, algorithm="ES256",  # type: ignore[arg-type]
+                       headers={"kid": secrets["jwt-key-id"], "typ": "at+jwt"})
+    return Customer({"id": user_id, "email": email}, token, None)
+
+
+async def create_product(gateway: httpx.AsyncClient, admin: dict[str, str], *, price: str,
+                         stock: int, name: str = "Widget") -> str:
+    r = await gateway.post("/api/products", headers=admin, json={
+        "name": f"{name} {uuid.uuid4().hex[:6]}", "price": price, "category": "test",
+        "description": "made by the orders tests", "stock": stock})
+    assert r.status_code == 201, r.text
+    product_id: str = r.json()["id"]
+    await wait_stock(gateway, product_id, lambda s: s["on_hand"] == stock)
+    return product_id
+
+
+async def stock_of(gateway: httpx.AsyncClient, product_id: str) -> dict[str, Any]:
+    r = await gateway.get(f"/api/inventory/{product_id}")
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def wait_stock(gateway: httpx.AsyncClient, product_id: str, ok: Any,
+                     timeout: float = 10.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        r = await gateway.get(f"/api/inventory/{product_id}")
+        if r.status_code == 200 and ok(r.json()):
+            body: dict[str, Any] = r.json()
+            return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"stock of {product_id} never matched: {r.status_code} {r.text}")
+        await asyncio.sleep(0.1)
+
+
+def order_body(*lines: tuple[str, int], **extra: Any) -> dict[str, Any]:
+    return {"items": [{"product_id": p, "quantity": q} for p, q in lines],
+            "shipping_address": ADDRESS, **extra}
+
+
+async def place(gateway: httpx.AsyncClient, who: Customer, *lines: tuple[str, int],
+                **extra: Any) -> dict[str, Any]:
+    r = await gateway.post(ORDERS, headers=who.headers, json=order_body(*lines, **extra))
+    assert r.status_code == 201, r.text
+    order: dict[str, Any] = r.json()
+    assert order["status"] == "pending"
+    return order
+
+
+async def wait_order(gateway: httpx.AsyncClient, headers: dict[str, str], order_id: str,
+                     statuses: set[str], timeout: float = 20.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        r = await gateway.get(f"{ORDERS}/{order_id}", headers=headers)
+        assert r.status_code == 200, r.text
+        order: dict[str, Any] = r.json()
+        if order["status"] in statuses:
+            return order
+        if time.monotonic() > deadline:
+            raise AssertionError(f"order {order_id} is {order['status']}, wanted {statuses}")
+        await asyncio.sleep(0.1)
+
+
+async def change(gateway: httpx.AsyncClient, headers: dict[str, str], order_id: str,
+                 status: str) -> httpx.Response:
+    return await gateway.patch(f"{ORDERS}/{order_id}/status", headers=headers,
+                               json={"status": status})
+
+
+@pytest.fixture(scope="module")
+async def payments_db(secrets: dict[str, str]) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(secrets["payments-db-dsn"])
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture(scope="module")
+async def orders_db(secrets: dict[str, str]) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(secrets["orders-db-dsn"])
+    yield conn
+    await conn.close()
+
+
+async def charges(db: asyncpg.Connection, order_id: str) -> Counter[str]:
+    rows = await db.fetch("SELECT status FROM charges WHERE order_id = $1", uuid.UUID(order_id))
+    return Counter(r["status"] for r in rows)
+
+
+async def refunds(db: asyncpg.Connection, order_id: str) -> list[asyncpg.Record]:
+    return list(await db.fetch(
+        "SELECT r.amount, r.status FROM refunds r JOIN charges c ON c.id = r.charge_id"
+        " WHERE c.order_id = $1", uuid.UUID(order_id)))
+
+
+async def published(db: asyncpg.Connection, order_id: str,
+                    timeout: float = 10.0) -> list[str]:
+    """The order's events, once every one of them has been published."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = await db.fetch("SELECT event_type, published_at FROM order_outbox"
+                              " WHERE order_id = $1 ORDER BY id", uuid.UUID(order_id))
+        if all(r["published_at"] is not None for r in rows) or time.monotonic() > deadline:
+            assert all(r["published_at"] is not None for r in rows), rows
+            return [r["event_type"] for r in rows]
+        await asyncio.sleep(0.1)
+
+
+# -- the happy path ---------------------------------------------------------------------------
+async def test_happy_path_status_by_status_with_server_computed_totals(
+        gateway: httpx.AsyncClient, customer: Customer, admin_headers: dict[str, str],
+        payments_db: asyncpg.Connection, orders_db: asyncpg.Connection) -> None:
+    mug = await create_product(gateway, admin_headers, price="12.50", stock=10, name="Mug")
+    pen = await create_product(gateway, admin_headers, price="3.25", stock=10, name="Pen")
+
+    # A client-sent price or total is refused outright (inputs reject unknown fields) ...
+    for forged in (order_body((mug, 1), total="0.01"),
+                   {"items": [{"product_id": mug, "quantity": 1, "price": "0.01"}],
+                    "shipping_address": ADDRESS},
+                   order_body((mug, 1), status="delivered")):
+        is_problem(await gateway.post(ORDERS, headers=customer.headers, json=forged), 400)
+
+    # ... and the totals of an accepted order come from the catalog (duplicates merged).
+    order = await place(gateway, customer, (mug, 1), (pen, 3), (mug, 1))
+    assert order["total"] == "34.75"
+    assert order["currency"] == "USD"
+    assert sorted((i["quantity"], i["unit_price"], i["line_total"]) for i in order["items"]) == [
+        (2, "12.50", "25.00"), (3, "3.25", "9.75")]
+    assert order["user_id"] == customer.id
+    assert [h["status"] for h in order["history"]] == ["pending"]
+
+    order = await wait_order(gateway, customer.headers, order["id"], {"processing", "cancelled"})
+    assert order["status"] == "processing", order
+    assert (await stock_of(gateway, mug))["reserved"] == 2
+    assert await charges(payments_db, order["id"]) == {"succeeded": 1}
+    listed = (await gateway.get(ORDERS, headers=customer.headers)).json()
+    assert [o["id"] for o in listed["items"]] == [order["id"]] and listed["total"] == 1
+
+    r = await change(gateway, admin_headers, order["id"], "shipped")
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "shipped"
+    assert await stock_of(gateway, mug) == {"product_id": mug, "on_hand": 8, "reserved": 0,
+                                            "available": 8}
+    r = await change(gateway, admin_headers, order["id"], "delivered")
+    assert r.status_code == 200, r.text
+    final = r.json()
+    assert final["status"] == "delivered" and final["total"] == "34.75"
+    assert [h["status"] for h in final["history"]] == ["pending", "processing", "shipped",
+                                                       "delivered"]
+    stamps = [h["at"] for h in final["history"]]
+    assert stamps == sorted(stamps)
+    assert await published(orders_db, order["id"]) == [
+        "order.created", "order.confirmed", "order.shipped", "order.delivered"]
+    assert await charges(payments_db, order["id"]) == {"succeeded": 1}
+    assert await refunds(payments_db, order["id"]) == []
+
+
+# -- concurrency -----------------------------------------------------------------------------
+async def test_no_oversell_under_100_concurrent_orders(
+        gateway: httpx.AsyncClient, admin_headers: dict[str, str], secrets: dict[str, str],
+        payments_db: asyncpg.Connection) -> None:
+    product = await create_product(gateway, admin_headers, price="5.00", stock=10, name="Rare")
+    buyers = [mint_customer(secrets) for _ in range(100)]
+    responses = await asyncio.gather(*(
+        gateway.post(ORDERS, headers=b.headers, json=order_body((product, 1))) for b in buyers))
+    assert [r.status_code for r in responses] == [201] * 100, {r.text for r in responses}
+
+    lowest = 10
+
+    async def watch_available() -> None:
+        nonlocal lowest
+        while True:
+            lowest = min(lowest, (await stock_of(gateway, product))["available"])
+            await asyncio.sleep(0.05)
+
+    watcher = asyncio.create_task(watch_available())
+    try:
+        finals = await asyncio.gather(*(
+            wait_order(gateway, b.headers, r.json()["id"], {"processing", "cancelled"}, 60)
+            for b, r in zip(buyers, responses, strict=True)))
+    finally:
+        watcher.cancel()
+    outcome = Counter((o["status"], o["cancel_reason"]) for o in finals)
+    assert outcome == {("processing", None): 10, ("cancelled", "out_of_stock"): 90}
+    assert await stock_of(gateway, product) == {"product_id": product, "on_hand": 10,
+                                                "reserved": 10, "available": 0}
+    assert lowest >= 0
+    paid = await payments_db.fetchval(
+        "SELECT count(*) FROM charges WHERE order_id = ANY($1::uuid[]) AND status = 'succeeded'",
+        [uuid.UUID(o["id"]) for o in finals])
+    assert paid == 10
+
+
+async def test_one_idempotency_key_makes_one_order_and_one_charge(
+        gateway: httpx.AsyncClient, customer: Customer, admin_headers: dict[str, str],
+        payments_db: asyncpg.Connection) -> None:
+    product = await create_product(gateway, admin_headers, price="7.00", stock=50)
+    key = f"checkout-{uuid.uuid4()}"
+    headers = {**customer.headers, "Idempotency-Key": key}
+    body = order_body((product, 2))
+    responses = await asyncio.gather(*(gateway.post(ORDERS, headers=headers, json=body)
+                                       for _ in range(20)))
+    assert {r.status_code for r in responses} <= {200, 201}, [r.text for r in responses]
+    assert [r.status_code for r in responses].count(201) == 1
+    ids = {r.json()["id"] for r in responses}
+    assert len(ids) == 1
+    order_id = ids.pop()
+    await wait_order(gateway, customer.headers, order_id, {"processing"})
+
+    again = await gateway.post(ORDERS, headers=headers, json=body)
+    assert again.status_code == 200 and again.json()["id"] == order_id
+    assert again.json()["status"] == "processing"
+    other = await gateway.post(ORDERS, headers=headers, json=order_body((product, 3)))
+    assert "different request" in is_problem(other, 422)["detail"]
+
+    listed = (await gateway.get(ORDERS, headers=customer.headers)).json()
+    assert listed["total"] == 1
+    assert await charges(payments_db, order_id) == {"succeeded": 1}
+    assert (await stock_of(gateway, product))["reserved"] == 2
+    # The same key is the customer's own: another customer may use it too.
+    assert (await gateway.post(ORDERS, headers={**admin_headers, "Idempotency-Key": key},
+                               json=body)).status_code == 201
+
+
+# -- compensations ---------------------------------------------------------------------------
+async def test_declined_payment_releases_stock_and_cancels(
+        gateway: httpx.AsyncClient, customer: Customer, admin_headers: dict[str, str],
+        payments_db: asyncpg.Connection, orders_db: asyncpg.Connection) -> None:
+    product = await create_product(gateway, admin_headers, price="9.99", stock=5)
+    order = await place(gateway, customer, (product, 2), payment_method="tok_decline")
+    order = await wait_order(gateway, customer.headers, order["id"], FINAL)
+    assert (order["status"], order["cancel_reason"]) == ("cancelled", "payment_declined")
+    assert [h["status"] for h in order["history"]] == ["pending", "cancelled"]
+    assert order["history"][-1]["reason"] == "payment_declined"
+    assert await stock_of(gateway, product) == {"product_id": product, "on_hand": 5,
+                                                "reserved": 0, "available": 5}
+    assert await charges(payments_db, order["id"]) == {"declined": 1}
+    assert await published(orders_db, order["id"]) == ["order.created", "order.cancelled"]
+
+
+async def test_out_of_stock_cancels_without_charging(
+        gateway: httpx.AsyncClient, customer: Customer, admin_headers: dict[str, str],
+        payments_db: asyncpg.Connection) -> None:
+    scarce = await create_product(gateway, admin_headers, price="1.00", stock=1)
+    plenty = await create_product(gateway, admin_headers, price="1.00", stock=100)
+    order = await place(gateway, customer, (plenty, 5), (scarce, 2))
+    order = await wait_order(gateway, customer.headers, order["id"], FINAL)
+    assert (order["status"], order["cancel_reason"]) == ("cancelled", "out_of_stock")
+    assert (await stock_of(gateway, plenty))["available"] == 100  # all or nothing
+    assert (await stock_of(gateway, scarce))["available"] == 1
+    assert await charges(payments_db, order["id"]) == {}
+
+
+async def test_cancel_right_after_placing_never_keeps_money_or_stock(
+        gateway: httpx.AsyncClient, customer: Customer, admin_headers: dict[str, str],
+        payments_db: asyncpg.Connection) -> None:
+    product = await create_product(gateway, admin_headers, price="4.00", stock=3)
+    order = await place(gateway, customer, (product, 3))
+    r = await change(gateway, customer.headers, order["id"], "cancelled")
+    assert r.status_code in (200, 202), r.text
+    order = await wait_order(gateway, customer.headers, order["id"], FINAL)
+    assert (order["status"], order["cancel_reason"]) == ("cancelled", "cancelled_by_customer")
+    await wait_stock(gateway, product, lambda s: s["available"] == 3 and s["reserved"] == 0)
+    charged = await charges(payments_db, order["id"])
+    # Depending on where the workflow was, it never charged, or charged and refunded.
+    assert charged.get("succeeded", 0) == len(await refunds(payments_db, order["id"])) <= 1
+
+
+async def test_cancel_after_payment_refunds_and_releases(
+        gateway: httpx.AsyncClient, customer: Customer, admin_headers: dict[str, str],
+        payments_db: asyncpg.Connection, orders_db: asyncpg.Connection) -> None:
+    product = await create_product(gateway, admin_headers, price="15.00", stock=4)
+    order = await place(gateway, customer, (product, 3))
+    await wait_order(gateway, customer.headers, order["id"], {"processing"})
+    assert (await stock_of(gateway, product))["available"] == 1
+
+    r = await change(gateway, customer.headers, order["id"], "cancelled")
+    assert r.status_code == 200, r.text
+    order = r.json()
+    assert (order["status"], order["cancel_reason"]) == ("cancelled", "cancelled_by_customer")
+    assert [h["status"] for h in order["history"]] == ["pending", "processing", "cancelled"]
+    assert await stock_of(gateway, product) == {"product_id": product, "on_hand": 4,
+                                                "reserved": 0, "available": 4}
+    assert await charges(payments_db, order["id"]) == {"succeeded": 1}
+    assert [(r["amount"], r["status"]) for r in await refunds(payments_db, order["id"])] == [
+        (Decimal("45.00"), "succeeded")]
+    assert await published(orders_db, order["id"]) == [
+        "order.created", "order.confirmed", "order.cancelled"]
+    is_problem(await change(gateway, customer.headers, order["id"], "cancelled"), 409)
+
+
+# -- rules -------------------------------------------------------------------------------------
+async def test_invalid_transitions_are_409_and_roles_are_enforced(
+        gateway: httpx.AsyncClient, customer: Customer, admin_headers: dict[str, str]) -> None:
+    product = await create_product(gateway, admin_headers, price="2.00", stock=5)
+    order = await place(gateway, customer, (product, 1))
+    oid = order["id"]
+    await wait_order(gateway, customer.headers, oid, {"processing"})
+
+    is_problem(await change(gateway, customer.headers, oid, "shipped"), 403)
+    is_problem(await change(gateway, admin_headers, oid, "delivered"), 409)
+    is_problem(await change(gateway, admin_headers, oid, "pending"), 409)
+    is_problem(await change(gateway, admin_headers, oid, "processing"), 409)
+    is_problem(await change(gateway, admin_headers, oid, "lost"), 400)
+    r = await gateway.patch(f"{ORDERS}/{oid}/status", headers=admin_headers,
+                            json={"status": "shipped", "reason": "x"})
+    is_problem(r, 400)
+
+    assert (await change(gateway, admin_headers, oid, "shipped")).json()["status"] == "shipped"
+    is_problem(await change(gateway, admin_headers, oid, "shipped"), 409)
+    is_problem(await change(gateway, customer.headers, oid, "cancelled"), 409)
+    is_problem(await change(gateway, admin_headers, oid, "cancelled"), 409)
+    assert (await change(gateway, admin_headers, oid, "delivered")).status_code == 200
+    is_problem(await change(gateway, admin_headers, oid, "cancelled"), 409)
+
+
+async def test_another_customers_order_is_404_and_admins_see_all(
+        gateway: httpx.AsyncClient, customer: Customer, admin_headers: dict[str, str],
+        secrets: dict[str, str]) -> None:
+    product = await create_product(gateway, admin_headers, price="2.00", stock=5)
+    order = await place(gateway, customer, (product, 1))
+    stranger = mint_customer(secrets)
+    is_problem(await gateway.get(f"{ORDERS}/{order['id']}", headers=stranger.headers), 404)
+    is_problem(await change(gateway, stranger.headers, order["id"], "cancelled"), 404)
+    is_problem(await gateway.get(f"{ORDERS}/{uuid.uuid4()}", headers=customer.headers), 404)
+    assert (await gateway.get(ORDERS, headers=stranger.headers)).json()["total"] == 0
+
+    seen = await gateway.get(f"{ORDERS}/{order['id']}", headers=admin_headers)
+    assert seen.status_code == 200 and seen.json()["user_id"] == customer.id
+    page = (await gateway.get(ORDERS, headers=admin_headers,
+                              params={"page_size": 1, "page": 1})).json()
+    assert page["page_size"] == 1 and len(page["items"]) == 1 and page["total"] >= 1
+    is_problem(await gateway.get(ORDERS, headers=admin_headers, params={"page_size": 1000}), 400)
+    is_problem(await gateway.get(ORDERS), 401)
+
+
+@pytest.mark.parametrize(("name", "body", "status"), [
+    ("no items", {"items": [], "shipping_address": ADDRESS}, 400),
+    ("quantity 0", "q0", 400),
+    ("negative quantity", "q-1", 400),
+    ("huge quantity", "q1000000", 400),
+    ("quantity as text", "qtext", 400),
+    ("51 lines", "lines51", 400),
+    ("merged over the cap", "merged", 422),
+    ("unknown product", "unknown", 422),
+    ("no address", "noaddress", 400),
+    ("bad country", "country", 400),
+    ("payment method not a token", "paymethod", 400),
+    ("not an object", [1, 2, 3], 400),
+])
+async def test_bad_input_is_a_4xx_problem(gateway: httpx.AsyncClient, customer: Customer,
+                                          admin_headers: dict[str, str], name: str, body: Any,
+                                          status: int) -> None:
+    product = str(uuid.uuid4())
+    if body in ("q0", "q-1", "q1000000", "qtext"):
+        qty: Any = body[1:]
+        qty = qty if qty == "text" else int(qty)
+        body = order_body((product, qty))
+    elif body == "lines51":
+        body = {"items": [{"product_id": str(uuid.uuid4()), "quantity": 1} for _ in range(51)],
+                "shipping_address": ADDRESS}
+    elif body == "merged":
+        body = order_body((product, 600), (product, 600))
+    elif body == "unknown":
+        body = order_body((product, 1))
+    elif body == "noaddress":
+        body = {"items": [{"product_id": product, "quantity": 1}]}
+    elif body == "country":
+        body = order_body((product, 1))
+        body["shipping_address"] = {**ADDRESS, "country": "Great Britain"}
+    elif body == "paymethod":
+        body = order_body((product, 1), payment_method="4242424242424242")
+    r = await gateway.post(ORDERS, headers=customer.headers, json=body)
+    is_problem(r, status)
+
+
+async def test_malformed_json_and_missing_token(gateway: httpx.AsyncClient,
+                                                customer: Customer) -> None:
+    r = await gateway.post(ORDERS, headers={**customer.headers,
+                                            "content-type": "application/json"},
+                           content=b'{"items": [')
+    assert 400 <= r.status_code < 500
+    is_problem(r)
+    is_problem(await gateway.post(ORDERS, json=order_body((str(uuid.uuid4()), 1))), 401)
+    r = await gateway.post(ORDERS, headers={**customer.headers, "Idempotency-Key": "x" * 300},
+                           json=order_body((str(uuid.uuid4()), 1)))
+    is_problem(r, 400)
