@@ -15,22 +15,26 @@ Executor: TypeAlias = "asyncpg.Pool | asyncpg.Connection"
 
 
 async def insert_pending(db: Executor, event_id: str, draft: Draft) -> bool:
-    """Store the notification of `event_id` unless it exists; True if this call created it."""
+    """Store the notification of `event_id` unless it (or the same e-mail under another event
+    id, by `dedupe_key`) exists; True if this call created it."""
     row = await db.fetchrow(
-        "INSERT INTO notifications (id, event_id, user_id, kind, subject, order_id, recipient,"
-        " body_text, body_html) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        " ON CONFLICT (event_id) DO NOTHING RETURNING id",
-        uuid.uuid4(), event_id, draft.user_id, draft.kind, draft.subject, draft.order_id,
-        draft.recipient, draft.text, draft.html)
+        "INSERT INTO notifications (id, event_id, dedupe_key, user_id, kind, subject, order_id,"
+        " recipient, body_text, body_html) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        " ON CONFLICT DO NOTHING RETURNING id",
+        uuid.uuid4(), event_id, draft.dedupe_key, draft.user_id, draft.kind, draft.subject,
+        draft.order_id, draft.recipient, draft.text, draft.html)
     return row is not None
 
 
-async def lock_by_event(conn: asyncpg.Connection, event_id: str) -> asyncpg.Record | None:
-    """The notification of `event_id`, locked until the caller's transaction ends."""
+async def lock_by_event(conn: asyncpg.Connection, event_id: str,
+                        dedupe_key: str) -> asyncpg.Record | None:
+    """The notification of `event_id` (else the one with `dedupe_key`), locked until the
+    caller's transaction ends."""
     row: asyncpg.Record | None = await conn.fetchrow(
         "SELECT id, event_id, user_id, kind, subject, order_id, recipient, body_text, body_html,"
         " status, attempts, last_error, read_at, created_at, sent_at"
-        " FROM notifications WHERE event_id = $1 FOR UPDATE", event_id)
+        " FROM notifications WHERE event_id = $1 OR dedupe_key = $2"
+        " ORDER BY (event_id = $1) DESC LIMIT 1 FOR UPDATE", event_id, dedupe_key)
     return row
 
 

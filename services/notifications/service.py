@@ -1,8 +1,9 @@
 """Turning events into e-mails, sending each one once, and the notification feed.
 
-Delivery of one event (CloudEvent id = idempotency key):
-1. render the e-mail and insert a `pending` row (`ON CONFLICT (event_id) DO NOTHING`);
-2. lock the row; `sent` -> acknowledge without sending (a redelivery);
+Delivery of one event (CloudEvent id = idempotency key; also one e-mail per order step and
+one welcome per user, `dedupe_key`, as a publisher may re-publish a step under a new id):
+1. render the e-mail and insert a `pending` row (`ON CONFLICT DO NOTHING`);
+2. lock the row; `sent` -> acknowledge without sending (a redelivery or a re-publish);
 3. send through the `email` output binding; success -> `sent`;
 4. failure -> count the attempt; below the limit answer RETRY (the Dapr Resiliency policy
    `pubsubRetry` redelivers with exponential backoff), at the limit mark `failed` and answer
@@ -136,6 +137,11 @@ class Draft(msgspec.Struct, frozen=True, kw_only=True):
     text: str
     html: str
 
+    @property
+    def dedupe_key(self) -> str:
+        """The fact this e-mail reports: one e-mail per order step, one welcome per user."""
+        return f"{self.kind}:{self.order_id or self.user_id}"
+
 
 # -- rendering ---------------------------------------------------------------------------------
 def _money(value: Decimal, currency: str = "") -> str:
@@ -254,7 +260,7 @@ class Notifier:
         await repository.insert_pending(self.pool, event_id, draft)
         async with self.pool.acquire() as conn, conn.transaction():
             # The row lock makes a concurrent redelivery of the same event wait, then see `sent`.
-            row = await repository.lock_by_event(conn, event_id)
+            row = await repository.lock_by_event(conn, event_id, draft.dedupe_key)
             if row is None:  # pragma: no cover - inserted above, never deleted
                 return RETRY
             bound = log.bind(event_id=event_id, notification_id=str(row["id"]), kind=row["kind"])
