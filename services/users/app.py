@@ -11,6 +11,7 @@ from services.common.names import SECRETSTORE
 from services.common.settings import Settings
 from services.users import controllers
 from services.users import settings as users_settings
+from services.users.outbox import Drainer
 from services.users.security.tokens import TokenIssuer
 from services.users.service import UsersService
 
@@ -30,7 +31,14 @@ def create_app(settings: Settings) -> Litestar:
         await service.ensure_admin(await sidecar.get_secret(SECRETSTORE, "admin-email"),
                                    await sidecar.get_secret(SECRETSTORE, "admin-password"))
         app.state.users = service
+        app.state.outbox_drainer = Drainer(app.state.db, sidecar)
+        app.state.outbox_drainer.start()
+
+    async def stop(app: Litestar) -> None:
+        drainer: Drainer | None = app.state.get("outbox_drainer")
+        if drainer is not None:
+            await drainer.stop()
 
     return build_app(settings, route_handlers=controllers.ROUTES, migrations=MIGRATIONS,
-                     on_startup=[start], title="users service",
+                     on_startup=[start], on_shutdown=[stop], title="users service",
                      description="Accounts, argon2id passwords, ES256 tokens and JWKS")

@@ -6,14 +6,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import msgspec
 import structlog
 
-from services.common import events
 from services.common.auth import Identity
 from services.common.dapr import Sidecar
 from services.common.errors import Conflict, InvalidInput, NotFound, Unauthorized
-from services.common.names import TOPIC_USERS
-from services.users import repository
+from services.users import outbox, repository
 from services.users.schemas import (
     AuthOut,
     LoginIn,
@@ -33,6 +32,7 @@ from services.users.settings import UsersSettings
 log = structlog.get_logger(__name__)
 
 BAD_CREDENTIALS = "Invalid email or password"
+USER_REGISTERED = "user.registered"
 
 
 class UsersService:
@@ -69,22 +69,22 @@ class UsersService:
             if count > limit:
                 raise RateLimiter.refuse(retry_after, "registration attempts")
         password_hash = await self.passwords.hash(data.password)
-        user = await repository.insert_user(self.db, email, name, password_hash)
-        if user is None:
-            raise Conflict("An account with this email already exists",
-                           errors=[{"field": "email", "message": "already registered"}])
-        session, _ = await self._session(user)
+        async with self.db.acquire() as conn, conn.transaction():
+            user = await repository.insert_user(conn, email, name, password_hash)
+            if user is None:
+                raise Conflict("An account with this email already exists",
+                               errors=[{"field": "email", "message": "already registered"}])
+            event = {"user_id": str(user.id), "email": user.email, "name": user.name,
+                     "occurred_at": datetime.now(UTC).isoformat()}
+            await repository.insert_outbox(conn, USER_REGISTERED,
+                                           msgspec.json.encode(event).decode())
+            session, _ = await self._session(user, conn=conn)
         log.info("user_registered", user_id=str(user.id))
-        await self._publish_registered(user)
-        return session
-
-    async def _publish_registered(self, user: repository.UserRow) -> None:
-        data = {"user_id": str(user.id), "email": user.email, "name": user.name,
-                "occurred_at": datetime.now(UTC).isoformat()}
         try:
-            await events.publish(self.sidecar, TOPIC_USERS, "user.registered", data)
-        except Exception:  # the account exists either way; the welcome mail is best effort
-            log.exception("publish_failed", event="user.registered", user_id=str(user.id))
+            await outbox.flush(self.db, self.sidecar)
+        except Exception as exc:  # the drainer publishes it later
+            log.warning("outbox_flush_failed", error=type(exc).__name__)
+        return session
 
     # -- login -----------------------------------------------------------------------------
     async def login(self, data: LoginIn, client_ip: str) -> AuthOut:
