@@ -3,9 +3,9 @@
 Dapr's `accessControl` (in the Configuration) identifies the caller by its SPIFFE id, which
 only exists with mTLS (Sentry). This platform runs daprd without mTLS in development, where
 the policy can only apply its global default to every caller alike (docs/security.md). The
-apps enforce it instead: the calling sidecar sets `dapr-caller-app-id` to its own app id on
-every service invocation (overwriting any value the caller sent), and the app accepts only
-calls from its own sidecar (services.common.app.SidecarOnlyMiddleware).
+apps enforce it instead: the calling sidecar adds `dapr-caller-app-id` with its own app id
+to every service invocation, and the app accepts only calls from its own sidecar
+(services.common.app.SidecarOnlyMiddleware).
 """
 
 from __future__ import annotations
@@ -24,10 +24,14 @@ from services.common.errors import PROBLEM_JSON, DomainError, Forbidden
 HEADER_CALLER_APP_ID: Final = "dapr-caller-app-id"
 
 
-def caller_app_id(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
-    """The app id of the service that invoked this request through Dapr, if any."""
-    caller: str | None = connection.headers.get(HEADER_CALLER_APP_ID)
-    return caller
+def caller_app_ids(connection: ASGIConnection[Any, Any, Any, Any]) -> list[str]:
+    """Every `dapr-caller-app-id` value of the request.
+
+    The calling daprd adds its own app id but passes a value the caller sent along as a
+    second header, so a caller can add names but never remove its own: a guard must accept
+    a request only if every value is allowed."""
+    values: list[str] = connection.headers.getall(HEADER_CALLER_APP_ID, [])
+    return values
 
 
 def require_caller(*app_ids: str) -> Guard:
@@ -38,7 +42,8 @@ def require_caller(*app_ids: str) -> Guard:
     names = ", ".join(sorted(allowed))
 
     def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        if caller_app_id(connection) not in allowed:
+        callers = caller_app_ids(connection)
+        if not callers or not allowed.issuperset(callers):
             raise Forbidden(f"Only {names} may call this internal endpoint")
 
     return guard
