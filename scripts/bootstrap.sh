@@ -48,4 +48,5 @@ fi
 
 # 3. Dapr runtime ---------------------------------------------------------------------------
 scripts/build-dapr.sh
+scripts/install-helm.sh  # the pinned Helm for tests/deploy/
 say "ready"

@@ -1,0 +1,219 @@
+"""Drift: the deployments cannot disagree with the code or with each other.
+
+Every service under services/ (its folder name is its app id, its `serve(...)` call its
+port) appears with that id and port in dapr/dapr.yaml, docker-compose.yml, tye.yaml, k8s/ and
+the Helm values; every Dapr resource of components/ has its Kubernetes counterpart with the
+same name and spec; the Dapr Configurations agree everywhere but for name resolution; one
+daprd version (scripts/versions.env) everywhere, and the PostgreSQL/Redis majors too."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.deploy.conftest import CHART, ROOT, by_kind, load_all, service_apps, versions
+
+APPS = service_apps()
+
+
+def strip_nr(spec: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in spec.items() if k != "nameResolution"}
+
+
+def image_tag(image: str, repo: str) -> str | None:
+    if image.split(":")[0] == repo:
+        return image.split(":", 1)[1]
+    return None
+
+
+def test_run_file_matches_services() -> None:
+    run = yaml.safe_load((ROOT / "dapr" / "dapr.yaml").read_text())
+    assert {a["appID"]: int(a["appPort"]) for a in run["apps"]} == APPS
+    for a in run["apps"]:
+        assert a["command"][-1] == f"services.{a['appID']}"
+        assert a["configFilePath"] == f"config/{a['appID']}.yaml"
+
+
+def test_compose_matches_services(compose: dict[str, Any]) -> None:
+    seen: dict[str, int] = {}
+    for name, svc in compose["services"].items():
+        env = svc.get("environment") or {}
+        if "APP_ID" not in env:
+            continue
+        app, port = env["APP_ID"], int(env["APP_PORT"])
+        assert name == app or name.startswith(f"{app}-"), name
+        seen[app] = port
+        cmd = compose["services"][f"{name}-dapr"]["command"]
+        assert cmd[cmd.index("--app-port") + 1] == str(port)
+        assert cmd[cmd.index("--app-id") + 1] == app
+    assert seen == APPS
+
+
+def test_tye_matches_services() -> None:
+    tye = yaml.safe_load((ROOT / "tye.yaml").read_text())
+    seen = {}
+    for svc in tye["services"]:
+        env = {e["name"]: e["value"] for e in svc["env"]}
+        assert env["APP_ID"] == svc["name"] and svc["args"] == f"-m services.{svc['name']}"
+        assert int(env["APP_PORT"]) == svc["bindings"][0]["port"]
+        seen[svc["name"]] = svc["bindings"][0]["port"]
+    assert seen == APPS
+    (dapr,) = [e for e in tye["extensions"] if e["name"] == "dapr"]
+    components = ROOT / dapr["components-path"]
+    assert components.resolve() == (ROOT / "components").resolve()
+    for app, conf in dapr["services"].items():
+        # Tye resolves `config` as <components-path>/<config>.yaml.
+        assert (components / f"{conf['config']}.yaml").resolve() == (
+            ROOT / "dapr" / "config" / f"{app}.yaml").resolve()
+    assert set(dapr["services"]) == set(APPS)
+
+
+def test_k8s_manifests_match_services(plain_docs: list[dict[str, Any]]) -> None:
+    deployments = by_kind(plain_docs, "Deployment")
+    services = by_kind(plain_docs, "Service")
+    for app, port in APPS.items():
+        ann = deployments[app]["spec"]["template"]["metadata"]["annotations"]
+        assert (ann["dapr.io/app-id"], ann["dapr.io/app-port"]) == (app, str(port))
+        assert services[app]["spec"]["ports"][0]["port"] == port
+
+
+def test_helm_values_match_services() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert {a: s["port"] for a, s in values["services"].items()} == APPS
+
+
+def test_helm_render_matches_services(rendered_default: list[dict[str, Any]]) -> None:
+    deployments = by_kind(rendered_default, "Deployment")
+    for app, port in APPS.items():
+        ann = deployments[app]["spec"]["template"]["metadata"]["annotations"]
+        assert (ann["dapr.io/app-id"], ann["dapr.io/app-port"]) == (app, str(port))
+
+
+# ---------------------------------------------------------------------------------------------
+# Dapr resources
+# ---------------------------------------------------------------------------------------------
+def local_resources() -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for p in sorted((ROOT / "components").glob("*.yaml"))
+            for d in load_all(p)}
+
+
+def k8s_resources() -> dict[str, dict[str, Any]]:
+    docs = [d for p in sorted((ROOT / "k8s" / "dapr").rglob("*.yaml")) for d in load_all(p)]
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] != "Configuration"}
+
+
+def same_resource(local: dict[str, Any], other: dict[str, Any]) -> None:
+    name = local["metadata"]["name"]
+    assert other["kind"] == local["kind"], name
+    if name == "secretstore":
+        assert local["spec"]["type"] == "secretstores.local.file"
+        assert other["spec"]["type"] == "secretstores.kubernetes"
+        return
+    assert other["spec"] == local["spec"], (
+        f"{name}: spec differs from components/ (run: python k8s/sync_components.py)")
+    assert other.get("scopes") == local.get("scopes"), name
+    assert other.get("auth") == local.get("auth"), name
+
+
+def test_every_component_has_its_kubernetes_counterpart() -> None:
+    local, k8s = local_resources(), k8s_resources()
+    assert set(k8s) == set(local)
+    for name, doc in local.items():
+        same_resource(doc, k8s[name])
+
+
+def test_helm_ships_the_same_components(rendered_default: list[dict[str, Any]]) -> None:
+    local = local_resources()
+    rendered = {d["metadata"]["name"]: d for d in rendered_default
+                if d["kind"] in ("Component", "Resiliency")}
+    assert set(rendered) == set(local)
+    for name, doc in local.items():
+        same_resource(doc, rendered[name])
+    for name in local:
+        if name != "secretstore":
+            assert (CHART / "files" / "components" / f"{name}.yaml").read_text() == (
+                ROOT / "components" / f"{name}.yaml").read_text(), name
+
+
+@pytest.mark.parametrize("app", sorted(APPS))
+def test_dapr_configurations_agree(app: str, rendered_default: list[dict[str, Any]]) -> None:
+    local = yaml.safe_load((ROOT / "dapr" / "config" / f"{app}.yaml").read_text())
+    others = {
+        "docker/dapr/config": yaml.safe_load(
+            (ROOT / "docker" / "dapr" / "config" / f"{app}.yaml").read_text()),
+        "k8s/dapr/config": yaml.safe_load(
+            (ROOT / "k8s" / "dapr" / "config" / f"{app}.yaml").read_text()),
+        "helm": by_kind(rendered_default, "Configuration")[app],
+    }
+    for where, doc in others.items():
+        assert doc["metadata"]["name"] == app, where
+        assert "nameResolution" not in doc["spec"], f"{where}: name resolution is the platform's"
+        assert doc["spec"] == strip_nr(local["spec"]), f"{where}/{app} differs from dapr/config"
+    # The service account may read exactly the secrets the Configuration allows.
+    role = by_kind(load_all(ROOT / "k8s" / "services" / f"{app}.yaml"), "Role")[f"{app}-secrets"]
+    allowed = local["spec"]["secrets"]["scopes"][0]["allowedSecrets"]
+    assert sorted(role["rules"][0]["resourceNames"]) == sorted(allowed)
+
+
+# ---------------------------------------------------------------------------------------------
+# versions
+# ---------------------------------------------------------------------------------------------
+def all_images(docs: list[dict[str, Any]]) -> list[str]:
+    images = []
+    for d in docs:
+        pod = d.get("spec", {}).get("template", {}).get("spec")
+        if pod:
+            images += [c["image"] for c in pod["containers"]]
+            ann = d["spec"]["template"]["metadata"].get("annotations", {})
+            if "dapr.io/sidecar-image" in ann:
+                images.append(ann["dapr.io/sidecar-image"])
+    return images
+
+
+def test_one_dapr_version_everywhere(compose: dict[str, Any],
+                                     plain_docs: list[dict[str, Any]],
+                                     rendered_default: list[dict[str, Any]]) -> None:
+    want = versions()["DAPR_RUNTIME_VERSION"]
+    go_mod = (ROOT / "dapr" / "runtime" / "go.mod").read_text()
+    assert re.search(rf"^\s*github\.com/dapr/dapr v{re.escape(want)}$", go_mod, re.M)
+    found: dict[str, str] = {}
+    sources = {"docker-compose.yml": [s["image"] for s in compose["services"].values()
+                                      if "image" in s],
+               "k8s/": all_images(plain_docs), "helm": all_images(rendered_default)}
+    for where, images in sources.items():
+        for image in images:
+            for repo in ("daprio/daprd", "daprio/placement", "daprio/scheduler"):
+                tag = image_tag(image, repo)
+                if tag is not None:
+                    found[f"{where} {repo}"] = tag
+    assert {k for k in found if "daprd" in k} == {
+        "docker-compose.yml daprio/daprd", "k8s/ daprio/daprd", "helm daprio/daprd"}
+    assert "docker-compose.yml daprio/placement" in found
+    assert "docker-compose.yml daprio/scheduler" in found
+    assert set(found.values()) == {want}, found
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert values["dapr"]["sidecarImage"] == f"daprio/daprd:{want}"
+
+
+def test_postgres_and_redis_majors(compose: dict[str, Any], plain_docs: list[dict[str, Any]],
+                                   rendered_default: list[dict[str, Any]]) -> None:
+    v = versions()
+    images = ([s["image"] for s in compose["services"].values() if "image" in s]
+              + all_images(plain_docs) + all_images(rendered_default))
+    pg = [i for i in images if i.startswith("postgres:")]
+    redis = [i for i in images if i.startswith("redis:")]
+    assert len(pg) == 3 and len(redis) == 3
+    assert all(i.split(":")[1].split(".")[0].split("-")[0] == v["POSTGRES_MAJOR"] for i in pg), pg
+    assert all(i.split(":")[1].split(".")[0] == v["REDIS_MAJOR"] for i in redis), redis
+
+
+def test_helm_version_pinned_once() -> None:
+    want = versions()["HELM_VERSION"]
+    assert re.fullmatch(r"3\.\d+\.\d+", want)
+    script = (ROOT / "scripts" / "install-helm.sh").read_text()
+    assert "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION" in script
+
+
