@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -33,17 +34,32 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.fixturenames.insert(0, "platform")
 
 
+def _shared_stack_running(wait: float = 30.0) -> bool:
+    """Whether a shared stack is running. While a teammate restarts one service, /health
+    is 503 (or the gateway is silent) for a few seconds: wait for it rather than restart
+    everyone's stack. After `wait`, a gateway that answers at all counts as running."""
+    deadline = time.monotonic() + wait
+    while True:
+        code = stack.http_get(f"{stack.GATEWAY_URL}/health", timeout=10)[0]
+        if code == 200:
+            return True
+        if time.monotonic() > deadline:
+            return code != 0
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="session")
 def platform() -> Iterator[dict[str, str]]:
     """The running platform; yields the generated secrets."""
     reuse = os.environ.get("ECOMMERCE_REUSE_STACK") == "1"
-    if reuse and stack.http_get(f"{stack.GATEWAY_URL}/health")[0] == 200:
+    if reuse and _shared_stack_running():
         yield json.loads(stack.SECRETS_FILE.read_text())
         return
     try:
         sec = stack.up()
     except stack.StackError as exc:
-        stack.down()
+        if not reuse:  # a shared stack is never stopped by a test run
+            stack.down()
         pytest.exit(f"the platform did not start:\n{exc}", returncode=1)
     stack.seed()
     try:
