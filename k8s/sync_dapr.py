@@ -1,9 +1,13 @@
-"""Copy the Dapr resources of components/ to their Kubernetes counterparts after a change:
-k8s/dapr/ (namespaced) and the chart's files/components/ (byte for byte). The secret store
-is not copied: on Kubernetes it is secretstores.kubernetes under the same name.
-tests/deploy/test_drift.py fails until this has been run.
+"""Bring the container and Kubernetes copies of the Dapr resources in line with their
+sources after a change to components/ or dapr/config/:
 
-    python k8s/sync_components.py
+- components/*.yaml -> k8s/dapr/ (namespaced) and the chart's files/components/ (byte for
+  byte); not the secret store, which is secretstores.kubernetes there under the same name;
+- dapr/config/<app>.yaml -> docker/dapr/config/ and k8s/dapr/config/ (without
+  nameResolution), and its allowedSecrets -> the app's Role in k8s/services/<app>.yaml and
+  its `secrets` in the chart's values.yaml.
+
+tests/deploy/test_drift.py fails until this has been run:  python k8s/sync_dapr.py
 """
 
 from __future__ import annotations
@@ -11,28 +15,71 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 NAMESPACE = "ecommerce"
+CHART = ROOT / "k8s" / "helm" / "ecommerce"
 
 
-def main() -> None:
+def write(dest: Path, text: str) -> None:
+    if not dest.exists() or dest.read_text() != text:
+        dest.write_text(text)
+        print(f"updated {dest.relative_to(ROOT)}")
+
+
+def namespaced(body: str) -> str:
+    return re.sub(r"(metadata:\n  name: [a-z0-9-]+\n)", rf"\1  namespace: {NAMESPACE}\n",
+                  body, count=1)
+
+
+def sync_components() -> None:
     for src in sorted((ROOT / "components").glob("*.yaml")):
         if src.stem == "secretstore":
             continue
         text = src.read_text()
-        (ROOT / "k8s" / "helm" / "ecommerce" / "files" / "components" / src.name).write_text(text)
+        write(CHART / "files" / "components" / src.name, text)
         lines = text.splitlines(keepends=True)
-        head = [line for line in lines if line.startswith("#")]
+        head = "".join(line for line in lines if line.startswith("#"))
         body = "".join(line for line in lines if not line.startswith("#"))
-        body = re.sub(r"(metadata:\n  name: [a-z0-9-]+\n)", rf"\1  namespace: {NAMESPACE}\n",
-                      body, count=1)
         note = (f"# Kubernetes copy of components/{src.name} "
                 "(tests/deploy/test_drift.py keeps them equal).\n")
         kind_dir = "" if src.stem == "resiliency" else "components/"
-        dest = ROOT / "k8s" / "dapr" / f"{kind_dir}{src.name}"
-        dest.write_text("".join(head) + note + body)
-        print(f"{src.relative_to(ROOT)} -> {dest.relative_to(ROOT)}")
+        write(ROOT / "k8s" / "dapr" / f"{kind_dir}{src.name}", head + note + namespaced(body))
+
+
+def without_name_resolution(body: str) -> str:
+    return re.sub(r"^  nameResolution:\n(?:    .*\n)*", "", body, flags=re.M)
+
+
+def sync_configurations() -> None:
+    values_path = CHART / "values.yaml"
+    values = values_path.read_text()
+    for src in sorted((ROOT / "dapr" / "config").glob("*.yaml")):
+        app = src.stem
+        lines = src.read_text().splitlines(keepends=True)
+        body = without_name_resolution("".join(x for x in lines if not x.startswith("#")))
+        write(ROOT / "docker" / "dapr" / "config" / src.name,
+              f"# Dapr Configuration of the {app} sidecar in docker-compose.yml: "
+              f"dapr/config/{app}.yaml\n# without its nameResolution (sidecars find each other "
+              "by mDNS on the compose network).\n# tests/deploy/test_drift.py keeps the rest "
+              "identical.\n" + body)
+        write(ROOT / "k8s" / "dapr" / "config" / src.name,
+              f"# Dapr Configuration of the {app} sidecar on Kubernetes (annotation "
+              f"dapr.io/config: {app}):\n# dapr/config/{app}.yaml without nameResolution "
+              "(Kubernetes DNS is the default).\n# tests/deploy/test_drift.py keeps the rest "
+              "identical.\n" + namespaced(body))
+        allowed = yaml.safe_load(body)["spec"]["secrets"]["scopes"][0]["allowedSecrets"]
+        service = ROOT / "k8s" / "services" / f"{app}.yaml"
+        if service.exists():
+            names = "".join(f"      - {s}\n" for s in allowed)
+            write(service, re.sub(r"(    resourceNames:\n)(?:      - .*\n)+", rf"\g<1>{names}",
+                                  service.read_text(), count=1))
+        values = re.sub(rf"(\n  {app}:\n(?:    .*\n)*?    secrets: )\[.*\]",
+                        rf"\g<1>[{', '.join(allowed)}]", values, count=1)
+    write(values_path, values)
 
 
 if __name__ == "__main__":
-    main()
+    sync_components()
+    sync_configurations()

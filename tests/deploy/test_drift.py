@@ -9,6 +9,7 @@ daprd version (scripts/versions.env) everywhere, and the PostgreSQL/Redis majors
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -113,7 +114,7 @@ def same_resource(local: dict[str, Any], other: dict[str, Any]) -> None:
         assert other["spec"]["type"] == "secretstores.kubernetes"
         return
     assert other["spec"] == local["spec"], (
-        f"{name}: spec differs from components/ (run: python k8s/sync_components.py)")
+        f"{name}: spec differs from components/ (run: python k8s/sync_dapr.py)")
     assert other.get("scopes") == local.get("scopes"), name
     assert other.get("auth") == local.get("auth"), name
 
@@ -151,11 +152,44 @@ def test_dapr_configurations_agree(app: str, rendered_default: list[dict[str, An
     for where, doc in others.items():
         assert doc["metadata"]["name"] == app, where
         assert "nameResolution" not in doc["spec"], f"{where}: name resolution is the platform's"
-        assert doc["spec"] == strip_nr(local["spec"]), f"{where}/{app} differs from dapr/config"
+        assert doc["spec"] == strip_nr(local["spec"]), (
+            f"{where}/{app} differs from dapr/config (run: python k8s/sync_dapr.py)")
     # The service account may read exactly the secrets the Configuration allows.
     role = by_kind(load_all(ROOT / "k8s" / "services" / f"{app}.yaml"), "Role")[f"{app}-secrets"]
     allowed = local["spec"]["secrets"]["scopes"][0]["allowedSecrets"]
     assert sorted(role["rules"][0]["resourceNames"]) == sorted(allowed)
+
+
+def test_sync_script_propagates_a_change(tmp_path: Path) -> None:
+    """k8s/sync_dapr.py, the fix the messages above point at, really brings the copies in line."""
+    import importlib.util
+    import shutil
+
+    for d in ("components", "dapr/config", "docker/dapr/config", "k8s"):
+        shutil.copytree(ROOT / d, tmp_path / d)
+    users = tmp_path / "dapr" / "config" / "users.yaml"
+    users.write_text(users.read_text().replace("allowedSecrets: [",
+                                               "allowedSecrets: [new-secret, "))
+    pubsub = tmp_path / "components" / "pubsub.yaml"
+    pubsub.write_text(pubsub.read_text().replace('value: "10s"', 'value: "11s"'))
+    spec = importlib.util.spec_from_file_location("sync_dapr", ROOT / "k8s" / "sync_dapr.py")
+    assert spec and spec.loader
+    sync = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sync)
+    sync.ROOT, sync.CHART = tmp_path, tmp_path / "k8s" / "helm" / "ecommerce"
+    sync.sync_components()
+    sync.sync_configurations()
+    for cfg in (tmp_path / "docker/dapr/config/users.yaml",
+                tmp_path / "k8s/dapr/config/users.yaml"):
+        assert "new-secret" in yaml.safe_load(cfg.read_text())["spec"]["secrets"]["scopes"][0][
+            "allowedSecrets"]
+    role = by_kind(load_all(tmp_path / "k8s/services/users.yaml"), "Role")["users-secrets"]
+    assert "new-secret" in role["rules"][0]["resourceNames"]
+    values = yaml.safe_load((tmp_path / "k8s/helm/ecommerce/values.yaml").read_text())
+    assert "new-secret" in values["services"]["users"]["secrets"]
+    assert "new-secret" not in values["services"]["orders"]["secrets"]
+    assert '"11s"' in (tmp_path / "k8s/dapr/components/pubsub.yaml").read_text()
+    assert '"11s"' in (tmp_path / "k8s/helm/ecommerce/files/components/pubsub.yaml").read_text()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -245,7 +245,12 @@ def test_helm_secrets_are_consistent(rendered_default: list[dict[str, Any]]) -> 
         for name in cfg["spec"]["secrets"]["scopes"][0]["allowedSecrets"]:
             assert name in secrets[name], name
     assert set(secrets["dapr-api-token"]) == {"token"} == set(secrets["app-api-token"])
-    assert "BEGIN EC PRIVATE KEY" in secrets["jwt-private-key"]["jwt-private-key"]
+    # The generated signing key is what the users service accepts: an EC P-256 PEM.
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    key = load_pem_private_key(secrets["jwt-private-key"]["jwt-private-key"].encode(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1"
 
 
 def test_helm_requires_external_hosts(helm: Path, tmp_path: Path) -> None:
