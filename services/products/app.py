@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dapr.aio.clients import DaprClient
 from litestar import Litestar
 
-from services.common.app import build_app
+from services.common.app import Hook, build_app
 from services.common.settings import Settings
 from services.products import controllers, repository
 from services.products.cache import ProductCache
@@ -15,13 +16,23 @@ from services.products.service import Catalog
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-async def _start(app: Litestar) -> None:
-    app.state.catalog = Catalog(app.state.db, app.state.sidecar, ProductCache(app.state.sidecar))
-    await repository.prune_processed_events(app.state.db)
+def _hooks(settings: Settings) -> tuple[Hook, Hook]:
+    async def start(app: Litestar) -> None:
+        # The sidecar is ready (build_app waited for it), so the SDK's own wait is instant.
+        app.state.dapr = DaprClient(address=f"127.0.0.1:{settings.dapr_grpc_port}")
+        app.state.catalog = Catalog(app.state.db, app.state.sidecar, ProductCache(app.state.dapr))
+        await repository.prune_processed_events(app.state.db)
+
+    async def stop(app: Litestar) -> None:
+        if app.state.get("dapr") is not None:
+            await app.state.dapr.close()
+
+    return start, stop
 
 
 def create_app(settings: Settings) -> Litestar:
+    start, stop = _hooks(settings)
     return build_app(settings, route_handlers=controllers.ROUTES, migrations=MIGRATIONS,
-                     on_startup=[_start], dependencies=controllers.DEPENDENCIES,
+                     on_startup=[start], on_shutdown=[stop], dependencies=controllers.DEPENDENCIES,
                      title="products service",
                      description="The catalog: search, filters, pagination, a Dapr-backed cache.")

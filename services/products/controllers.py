@@ -14,6 +14,8 @@ from litestar.response import Response
 
 from services.common.auth import Identity, provide_admin
 from services.common.errors import NotFound
+from services.common.internal import require_caller
+from services.common.names import ORDERS
 from services.products import subscriptions
 from services.products.schemas import (
     BatchRequest,
@@ -100,7 +102,8 @@ async def delete_product(catalog: Catalog, admin: Identity, product_id: str) -> 
     await catalog.delete(_uuid(product_id))
 
 
-@post("/internal/products/batch", status_code=200, include_in_schema=False)
+@post("/internal/products/batch", status_code=200, include_in_schema=False,
+      guards=[require_caller(ORDERS)])
 async def batch(catalog: Catalog, data: BatchRequest) -> BatchResponse:
     """The orders service: current name, price, state and stock of many products."""
     return await catalog.batch(list(dict.fromkeys(data.ids)))

@@ -502,6 +502,12 @@ async def test_internal_batch_lookup_for_orders(
                                  "category": live["category"], "active": True,
                                  "stock_quantity": 0}
     assert items[dead["id"]]["active"] is False
+    # only orders may call it
+    async with httpx.AsyncClient(headers=dapr_headers) as c:
+        r = await c.post(
+            f"{sidecar_url('notifications')}/v1.0/invoke/products/method/internal/products/batch",
+            json={"ids": ids})
+    is_problem(r, 403)
     # not reachable from outside: the gateway forwards /api/<service>/... only
     is_problem(await gateway.post("/internal/products/batch", json={"ids": ids}), 404)
     r = await gateway.post("/api/products/internal/products/batch", json={"ids": ids})
