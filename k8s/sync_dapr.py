@@ -3,9 +3,9 @@ sources after a change to components/ or dapr/config/:
 
 - components/*.yaml -> k8s/dapr/ (namespaced) and the chart's files/components/ (byte for
   byte); not the secret store, which is secretstores.kubernetes there under the same name;
-- dapr/config/<app>.yaml -> docker/dapr/config/ and k8s/dapr/config/ (without
-  nameResolution), and its allowedSecrets -> the app's Role in k8s/services/<app>.yaml and
-  its `secrets` in the chart's values.yaml.
+- dapr/config/<app>.yaml -> docker/dapr/config/, k8s/dapr/config/ and the chart's
+  files/config/ (without nameResolution), and its allowedSecrets -> the app's Role in
+  k8s/services/<app>.yaml (the chart derives its Roles from files/config/).
 
 tests/deploy/test_drift.py fails until this has been run:  python k8s/sync_dapr.py
 """
@@ -53,8 +53,6 @@ def without_name_resolution(body: str) -> str:
 
 
 def sync_configurations() -> None:
-    values_path = CHART / "values.yaml"
-    values = values_path.read_text()
     for src in sorted((ROOT / "dapr" / "config").glob("*.yaml")):
         app = src.stem
         lines = src.read_text().splitlines(keepends=True)
@@ -64,20 +62,18 @@ def sync_configurations() -> None:
               f"dapr/config/{app}.yaml\n# without its nameResolution (sidecars find each other "
               "by mDNS on the compose network).\n# tests/deploy/test_drift.py keeps the rest "
               "identical.\n" + body)
-        write(ROOT / "k8s" / "dapr" / "config" / src.name,
-              f"# Dapr Configuration of the {app} sidecar on Kubernetes (annotation "
-              f"dapr.io/config: {app}):\n# dapr/config/{app}.yaml without nameResolution "
-              "(Kubernetes DNS is the default).\n# tests/deploy/test_drift.py keeps the rest "
-              "identical.\n" + namespaced(body))
+        k8s_head = (f"# Dapr Configuration of the {app} sidecar on Kubernetes (annotation "
+                    f"dapr.io/config: {app}):\n# dapr/config/{app}.yaml without nameResolution "
+                    "(Kubernetes DNS is the default).\n# tests/deploy/test_drift.py keeps the "
+                    "rest identical.\n")
+        write(ROOT / "k8s" / "dapr" / "config" / src.name, k8s_head + namespaced(body))
+        write(CHART / "files" / "config" / src.name, k8s_head + body)
         allowed = yaml.safe_load(body)["spec"]["secrets"]["scopes"][0]["allowedSecrets"]
         service = ROOT / "k8s" / "services" / f"{app}.yaml"
         if service.exists():
             names = "".join(f"      - {s}\n" for s in allowed)
             write(service, re.sub(r"(    resourceNames:\n)(?:      - .*\n)+", rf"\g<1>{names}",
                                   service.read_text(), count=1))
-        values = re.sub(rf"(\n  {app}:\n(?:    .*\n)*?    secrets: )\[.*\]",
-                        rf"\g<1>[{', '.join(allowed)}]", values, count=1)
-    write(values_path, values)
 
 
 if __name__ == "__main__":

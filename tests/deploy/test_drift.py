@@ -185,9 +185,11 @@ def test_sync_script_propagates_a_change(tmp_path: Path) -> None:
             "allowedSecrets"]
     role = by_kind(load_all(tmp_path / "k8s/services/users.yaml"), "Role")["users-secrets"]
     assert "new-secret" in role["rules"][0]["resourceNames"]
-    values = yaml.safe_load((tmp_path / "k8s/helm/ecommerce/values.yaml").read_text())
-    assert "new-secret" in values["services"]["users"]["secrets"]
-    assert "new-secret" not in values["services"]["orders"]["secrets"]
+    chart_config = yaml.safe_load((tmp_path / "k8s/helm/ecommerce/files/config/users.yaml")
+                                  .read_text())
+    assert "new-secret" in chart_config["spec"]["secrets"]["scopes"][0]["allowedSecrets"]
+    orders = tmp_path / "k8s/helm/ecommerce/files/config/orders.yaml"
+    assert "new-secret" not in orders.read_text()
     assert '"11s"' in (tmp_path / "k8s/dapr/components/pubsub.yaml").read_text()
     assert '"11s"' in (tmp_path / "k8s/helm/ecommerce/files/components/pubsub.yaml").read_text()
 
