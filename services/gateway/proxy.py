@@ -14,8 +14,10 @@ the CPU per request (measured with bench/bench_gateway.py; see bench/README.md).
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
+from urllib.parse import unquote
 
 import aiohttp
 import structlog
@@ -50,6 +52,29 @@ LATENCY = Histogram("ecommerce_gateway_upstream_duration_seconds",
                     "Time from forwarding a request to the service's full answer",
                     ["service"], buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1,
                                           2.5, 5, 10))
+
+
+# What daprd refuses in a method name once percent-decoded (its NormalizeMethod).
+_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f#?]")
+
+
+def check_path(path: str) -> None:
+    """400 for a path daprd would refuse, or one with dot segments: daprd resolves those
+    (`/api/products/%2e%2e/%2e%2e/internal/...` would reach `/internal/...` of products),
+    and the gateway forwards `/api/<service>/...` only."""
+    if "%" not in path and "/." not in path:
+        return
+    decoded = unquote(path)
+    if _FORBIDDEN.search(decoded):
+        raise BadPath("The path contains a character that is not allowed (encoded control "
+                      "character, '#' or '?')")
+    segments = decoded.split("/")
+    if "." in segments or ".." in segments:
+        raise BadPath("The path must not contain '.' or '..' segments")
+
+
+class BadPath(DomainError):
+    status, title = 400, "Bad request"
 
 
 class BodyTooLarge(DomainError):
@@ -136,6 +161,7 @@ class Proxy:
         service = parts[2] if len(parts) > 2 else ""
         if service not in BACKEND_APPS:
             raise _NotFound(f"No service named {service!r}" if service else "No such route")
+        check_path(path)
         headers: dict[str, str] = {}
         for name, value in scope["headers"]:
             if name in FORWARD_REQUEST:
