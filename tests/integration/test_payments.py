@@ -14,6 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
+from services.payments.service import digest
 from tests.conftest import is_problem, sidecar_url, stack
 
 
@@ -121,6 +122,47 @@ async def test_charge_can_be_read_back(orders: httpx.AsyncClient) -> None:
     r = await orders.get(f"/internal/charges/{got['charge_id']}")
     assert r.status_code == 200 and r.json() == got
     is_problem(await orders.get(f"/internal/charges/{uuid.uuid4()}"), 404)
+
+
+async def test_a_charge_left_pending_by_a_crash_is_finished_once_by_the_retry(
+        orders: httpx.AsyncClient, db: asyncpg.Pool) -> None:
+    """A request that claimed the key and died before storing the provider's answer leaves
+    a pending row; the retry takes it over (the provider is idempotent per key)."""
+    body = charge_body(amount="7.00")
+    request_hash = digest(body["order_id"], body["user_id"], "7.00", "USD", "tok_visa")
+    charge_id = uuid.uuid4()
+    await db.execute(
+        "INSERT INTO charges (id, idempotency_key, order_id, user_id, amount, currency, "
+        "payment_method, status, provider, request_hash, attempted_at) VALUES "
+        "($1, $2, $3, $4, 7.00, 'USD', 'tok_visa', 'pending', 'sandbox', $5, "
+        " now() - interval '1 minute')",
+        charge_id, body["idempotency_key"], uuid.UUID(body["order_id"]),
+        uuid.UUID(body["user_id"]), request_hash)
+    results = await asyncio.gather(*(orders.post("/internal/charges", json=body)
+                                     for _ in range(5)))
+    assert [r.status_code for r in results] == [200] * 5, [r.text for r in results]
+    assert {r.json()["charge_id"] for r in results} == {str(charge_id)}
+    assert {r.json()["status"] for r in results} == {"succeeded"}
+    assert await db.fetchval("SELECT count(*) FROM charges WHERE idempotency_key = $1",
+                             body["idempotency_key"]) == 1
+
+
+async def test_a_fresh_pending_charge_is_not_taken_over(orders: httpx.AsyncClient,
+                                                        db: asyncpg.Pool) -> None:
+    """While the first request may still be talking to the provider, a repeat waits and
+    then asks the caller to retry; it never calls the provider a second time."""
+    body = charge_body(amount="7.00")
+    request_hash = digest(body["order_id"], body["user_id"], "7.00", "USD", "tok_visa")
+    await db.execute(
+        "INSERT INTO charges (id, idempotency_key, order_id, user_id, amount, currency, "
+        "payment_method, status, provider, request_hash) VALUES "
+        "($1, $2, $3, $4, 7.00, 'USD', 'tok_visa', 'pending', 'sandbox', $5)",
+        uuid.uuid4(), body["idempotency_key"], uuid.UUID(body["order_id"]),
+        uuid.UUID(body["user_id"]), request_hash)
+    r = await orders.post("/internal/charges", json=body)
+    assert is_problem(r, 409)["code"] == "charge_in_progress"
+    assert await db.fetchval("SELECT status FROM charges WHERE idempotency_key = $1",
+                             body["idempotency_key"]) == "pending"
 
 
 # -- refunds --------------------------------------------------------------------------------
