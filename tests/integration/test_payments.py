@@ -256,7 +256,7 @@ async def test_the_gateway_does_not_expose_payments(path: str, db: asyncpg.Pool)
         req = c.build_request("POST", stack.GATEWAY_URL, json=body)
         req.url = req.url.copy_with(raw_path=path.encode())
         r = await c.send(req)
-    assert r.status_code in (401, 403, 404, 405), (r.status_code, r.text)
+    assert 400 <= r.status_code < 500, (r.status_code, r.text)
     is_problem(r)
     assert await db.fetchval("SELECT count(*) FROM charges WHERE idempotency_key = $1",
                              body["idempotency_key"]) == 0
