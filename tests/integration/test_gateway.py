@@ -250,3 +250,29 @@ async def test_rate_limit_counts_are_shared_through_the_statestore(
                 break
             await asyncio.sleep(0.2)
         assert count == 3
+
+
+# -- the ops files -------------------------------------------------------------------------------
+async def test_dashboard_queries_name_metrics_the_platform_exports(
+        gateway: httpx.AsyncClient) -> None:
+    """docs/ops/grafana-dashboard.json and prometheus.yml point at metrics that exist."""
+    import json
+
+    import yaml
+
+    dashboard = json.loads((ROOT / "docs/ops/grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    wanted = {m for e in exprs for m in re.findall(r"\b(ecommerce_\w+)", e)}
+    scrape = yaml.safe_load((ROOT / "docs/ops/prometheus.yml").read_text())
+    targets = [t for job in scrape["scrape_configs"] if job["job_name"] == "ecommerce-apps"
+               for group in job["static_configs"] for t in group["targets"]]
+    assert len(targets) == 7
+    # exercise what the gauges and counters need to show up at least once
+    await gateway.get("/api/products?page=1")
+    await gateway.get(SELFTEST_PATH, headers={"X-Forwarded-For": "192.0.2.1"})
+    texts = []
+    async with httpx.AsyncClient() as c:
+        for target in targets:
+            texts.append((await c.get(f"http://{target}/metrics")).text)
+    exported = set(re.findall(r"^(ecommerce_\w+?)(?:\{| )", "\n".join(texts), re.M))
+    assert wanted <= exported, sorted(wanted - exported)
