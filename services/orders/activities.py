@@ -33,6 +33,17 @@ from services.orders import outbox, repository, service
 log = structlog.get_logger(__name__)
 
 
+# httpcore scans every pooled connection on each request (has_expired / is_idle), so a big
+# pool costs CPU on every call; to the local sidecar a few dozen connections are plenty.
+SIDECAR_CONNECTIONS = 24
+
+
+def lean_sidecar(settings: Settings) -> Sidecar:
+    """A sidecar client with a small connection pool (see SIDECAR_CONNECTIONS)."""
+    return Sidecar(settings.dapr_http_url, settings.dapr_api_token,
+                   max_connections=SIDECAR_CONNECTIONS)
+
+
 class Resources:
     """A database pool and a sidecar client per event loop, created on first use."""
 
@@ -55,7 +66,7 @@ class Resources:
 
     async def _create(self) -> tuple[asyncpg.Pool, Sidecar]:
         pool = await db.create_pool(self._dsn, min_size=1, max_size=self._pool_size)
-        sidecar = Sidecar(self._settings.dapr_http_url, self._settings.dapr_api_token)
+        sidecar = lean_sidecar(self._settings)
         log.info("activity_resources_ready", thread=threading.current_thread().name)
         return pool, sidecar
 
@@ -144,21 +155,6 @@ async def release_stock(ctx: WorkflowActivityContext, payload: dict[str, Any]) -
         raise RuntimeError(f"inventory answered {r.status_code} to release: {r.text[:200]}")
 
 
-async def confirm_stock(ctx: WorkflowActivityContext, payload: dict[str, Any]) -> dict[str, Any]:
-    """The order is paid: ask inventory to hold its units until commit or release (an
-    unconfirmed reservation expires). {"outcome": "confirmed" | "lost"}; "lost" means the hold
-    lapsed and the units are gone, so the order cannot be fulfilled."""
-    _, sidecar = await _deps()
-    order_id = _order_id(payload)
-    r = await sidecar.invoke(INVENTORY, "POST", f"internal/reservations/{order_id}/confirm")
-    if r.status_code < 300:
-        return {"outcome": "confirmed"}
-    body = _problem_code(r.content)
-    if r.status_code == 409 and body.get("code"):
-        return {"outcome": "lost", "code": body.get("code")}
-    raise RuntimeError(f"inventory answered {r.status_code} to confirm: {r.text[:200]}")
-
-
 async def commit_stock(ctx: WorkflowActivityContext, payload: dict[str, Any]) -> None:
     """Turn the reservation into a shipment (idempotent)."""
     _, sidecar = await _deps()
@@ -176,10 +172,24 @@ def refund_key(order_id: uuid.UUID) -> str:
     return f"order-{order_id}-refund"
 
 
-async def charge_payment(ctx: WorkflowActivityContext, payload: dict[str, Any]) -> dict[str, Any]:
-    """Charge the order's total once (the idempotency key is derived from the order id).
+async def _confirm_hold(sidecar: Sidecar, order_id: uuid.UUID) -> str:
+    """Ask inventory to hold the paid order's units until commit or release (an unconfirmed
+    reservation expires). "confirmed", or "lost" when the hold lapsed and the units are gone."""
+    r = await sidecar.invoke(INVENTORY, "POST", f"internal/reservations/{order_id}/confirm")
+    if r.status_code < 300:
+        return "confirmed"
+    if r.status_code == 409 and _problem_code(r.content).get("code"):
+        return "lost"
+    raise RuntimeError(f"inventory answered {r.status_code} to confirm: {r.text[:200]}")
 
-    Returns {"status": "succeeded" | "declined", "charge_id", "decline_reason"}.
+
+async def charge_payment(ctx: WorkflowActivityContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Charge the order's total once (the idempotency key is derived from the order id),
+    and once it is paid, confirm its stock reservation so that it no longer expires.
+
+    Returns {"status": "succeeded" | "declined", "charge_id", "decline_reason", "hold"}.
+    Both calls are idempotent, so a re-run gets the same charge and the same hold. They
+    share one activity to save the workflow a round trip through the engine per order.
     """
     pool, sidecar = await _deps()
     order_id = _order_id(payload)
@@ -192,13 +202,15 @@ async def charge_payment(ctx: WorkflowActivityContext, payload: dict[str, Any]) 
     body = _problem_code(r.content)
     if r.status_code < 300:
         status = body.get("status")
+        hold = None
         if status == "succeeded":
             async with pool.acquire() as conn:
                 await repository.set_charge(conn, order_id, str(body["charge_id"]))
+            hold = await _confirm_hold(sidecar, order_id)
         elif status != "declined":
             raise RuntimeError(f"payments answered an unknown charge status {status!r}")
         return {"status": status, "charge_id": body.get("charge_id"),
-                "decline_reason": body.get("decline_reason")}
+                "decline_reason": body.get("decline_reason"), "hold": hold}
     if r.status_code == 422 and "errorCode" not in body:
         # The provider refused the request itself (e.g. an unusable payment method): nothing
         # was charged, so the order is declined.
@@ -247,7 +259,6 @@ async def set_status(ctx: WorkflowActivityContext, payload: dict[str, Any]) -> d
 ACTIVITIES = {
     "reserve_stock": reserve_stock,
     "release_stock": release_stock,
-    "confirm_stock": confirm_stock,
     "commit_stock": commit_stock,
     "charge_payment": charge_payment,
     "refund_payment": refund_payment,

@@ -31,7 +31,7 @@ class OrderController(Controller):
 
     @post("/", status_code=201)
     async def create(self, data: OrderCreate, identity: Identity, db: asyncpg.Pool,
-                     sidecar: Sidecar, state: State,
+                     state: State,
                      idempotency_key: IdempotencyKey = None) -> Response[OrderRead]:
         """Place an order. Prices and totals come from the catalog, never from the client.
 
@@ -39,6 +39,7 @@ class OrderController(Controller):
         charges and confirms it). A retry with the same Idempotency-Key answers 200 with the
         same order; the same key with a different body is a 422.
         """
+        sidecar: Sidecar = state.orders_sidecar
         created = await service.create_order(db, sidecar, state.workflow_client, identity,
                                               data, idempotency_key)
         if not created.replayed:

@@ -282,7 +282,15 @@ async def create_order(pool: asyncpg.Pool, sidecar: Sidecar, workflows: Workflow
         return await _replay(pool, workflows, existing, digest)
 
     await schedule_workflow(workflows, order_id)
-    return Created(order=await read_order(pool, order_id, identity), replayed=False)
+    # What was just committed; no need to read it back.
+    return Created(replayed=False, order=OrderRead(
+        id=order_id, user_id=identity.user_id, status="pending", cancel_reason=None,
+        total=fmt(total), currency=CURRENCY, payment_method=body.payment_method,
+        shipping_address=msgspec.to_builtins(body.shipping_address),
+        items=[OrderItemRead(product_id=ln.product_id, name=ln.name, quantity=ln.quantity,
+                             unit_price=fmt(ln.unit_price), line_total=fmt(ln.line_total))
+               for ln in priced],
+        history=[StatusEntry(status="pending", at=now)], created_at=now, updated_at=now))
 
 
 async def _replay(pool: asyncpg.Pool, workflows: WorkflowClient, row: asyncpg.Record,

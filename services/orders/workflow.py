@@ -5,8 +5,9 @@ I/O, no randomness; every side effect is an activity (services.orders.activities
 with an explicit retry policy and safe to run twice. Steps:
 
     reserve stock --out of stock--> cancelled(out_of_stock)
-      -> charge --declined--> release stock -> cancelled(payment_declined)
-      -> confirm the reservation (no expiry once paid)
+      -> charge, and once paid confirm the reservation (no expiry from then on)
+           --declined--> release stock -> cancelled(payment_declined)
+           --hold lapsed--> refund -> release -> cancelled(out_of_stock)
       -> processing (order.confirmed)
       -> wait for `shipped` | `cancel` | 30 days
            cancel / timeout -> refund -> release -> cancelled(cancelled_by_customer | ...)
@@ -59,6 +60,11 @@ MUST_PAUSE_MAX = timedelta(minutes=5)
 
 SHIP_DEADLINE = timedelta(days=30)
 DELIVERY_DEADLINE = timedelta(days=60)
+
+# Orchestrator turns run on the SDK's thread pool, and each finished activity or turn is
+# sent back to the sidecar by a blocking gRPC call from the same pool; the default
+# (cpu_count + 4) is small for many concurrent checkouts.
+WORKER_THREADS = 16
 
 RECONCILE_INTERVAL_S = 30.0
 # A pending order younger than this may still be being scheduled by the request creating it.
@@ -141,9 +147,7 @@ def order_workflow(ctx: wf.DaprWorkflowContext, payload: dict[str, Any]) -> Step
         yield from _must(ctx, "release_stock", ref)
         return (yield from _cancel(ctx, order_id, "payment_declined", ["pending"]))
     refund = {**ref, "charge_id": charge["charge_id"]}
-
-    held = yield from _must(ctx, "confirm_stock", ref)
-    if held["outcome"] != "confirmed":
+    if charge.get("hold") != "confirmed":
         # The reservation lapsed before the payment went through and the units are gone.
         yield from _must(ctx, "refund_payment", refund)
         yield from _must(ctx, "release_stock", ref)
@@ -218,7 +222,8 @@ def _quiet_sdk_logs() -> None:
 def build_runtime(settings: Settings) -> wf.WorkflowRuntime:
     options = LoggerOptions(log_level="WARNING", log_handler=logging.NullHandler())
     runtime = wf.WorkflowRuntime(host="127.0.0.1", port=str(settings.dapr_grpc_port),
-                                 logger_options=options)
+                                 logger_options=options,
+                                 maximum_thread_pool_workers=WORKER_THREADS)
     _quiet_sdk_logs()
     runtime.register_workflow(_fresh_sync(ping_workflow), name="ping")
     runtime.register_activity(_fresh_sync(ping_activity), name="ping_activity")
@@ -280,7 +285,8 @@ async def start(app: Litestar) -> None:
     await asyncio.to_thread(runtime.start)
     app.state.workflow_runtime = runtime
     app.state.workflow_client = client(settings)
-    drainer = outbox.Drainer(app.state.db, app.state.sidecar)
+    app.state.orders_sidecar = activities.lean_sidecar(settings)
+    drainer = outbox.Drainer(app.state.db, app.state.orders_sidecar)
     drainer.start()
     app.state.outbox_drainer = drainer
     # Before serving: no request of this process can be creating an order right now.
@@ -303,6 +309,9 @@ async def stop(app: Litestar) -> None:
     runtime = app.state.get("workflow_runtime")
     if runtime is not None:
         await asyncio.to_thread(runtime.shutdown)
+    lean = app.state.get("orders_sidecar")
+    if lean is not None:
+        await lean.aclose()
     resources = app.state.get("activity_resources")
     if resources is not None:
         resources.close()

@@ -132,8 +132,8 @@ def fail(payload: dict[str, Any]) -> Any:
 APPLIED = ok({"applied": True, "status": "x"})
 HAPPY: dict[str, Any] = {
     "reserve_stock": ok({"outcome": "reserved"}),
-    "charge_payment": ok({"status": "succeeded", "charge_id": "ch_1", "decline_reason": None}),
-    "confirm_stock": ok({"outcome": "confirmed"}),
+    "charge_payment": ok({"status": "succeeded", "charge_id": "ch_1", "decline_reason": None,
+                          "hold": "confirmed"}),
     "set_status": APPLIED,
 }
 
@@ -141,7 +141,7 @@ HAPPY: dict[str, Any] = {
 def test_happy_path_status_by_status() -> None:
     sim = Sim(HAPPY, events=[("shipped", {"by": "admin"}), ("delivered", {"by": "admin"})])
     assert sim.run() == {"order_id": ORDER_ID, "status": "delivered"}
-    assert sim.names == ["reserve_stock", "charge_payment", "confirm_stock", "set_status",
+    assert sim.names == ["reserve_stock", "charge_payment", "set_status",
                          "commit_stock", "set_status", "set_status"]
     assert sim.statuses() == [("processing", None), ("shipped", None), ("delivered", None)]
 
@@ -176,16 +176,17 @@ def test_cancel_raised_while_reserving_never_charges() -> None:
 def test_cancel_raised_while_charging_refunds_and_releases() -> None:
     sim = Sim(HAPPY, raise_with={"charge_payment": [("cancel", {"by": "admin"})]})
     assert sim.run()["reason"] == "cancelled_by_admin"
-    assert sim.names == ["reserve_stock", "charge_payment", "confirm_stock", "refund_payment",
+    assert sim.names == ["reserve_stock", "charge_payment", "refund_payment",
                          "release_stock", "set_status"]
     refund = next(p for n, p in sim.calls if n == "refund_payment")
     assert refund["charge_id"] == "ch_1"
 
 
 def test_a_hold_lost_before_payment_refunds_and_cancels_out_of_stock() -> None:
-    sim = Sim({**HAPPY, "confirm_stock": ok({"outcome": "lost", "code": "out_of_stock"})})
+    lost = {"status": "succeeded", "charge_id": "ch_1", "decline_reason": None, "hold": "lost"}
+    sim = Sim({**HAPPY, "charge_payment": ok(lost)})
     assert sim.run()["reason"] == "out_of_stock"
-    assert sim.names == ["reserve_stock", "charge_payment", "confirm_stock", "refund_payment",
+    assert sim.names == ["reserve_stock", "charge_payment", "refund_payment",
                          "release_stock", "set_status"]
 
 

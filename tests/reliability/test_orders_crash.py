@@ -1,0 +1,159 @@
+"""Crash durability of checkout: SIGKILL the orders service, or only its sidecar, while
+orders are being placed and their workflows are in flight; after the restart every order
+ends in a final or waiting state (none lost, none stuck pending) and nothing is charged twice.
+
+The ground truth is the databases: orders from the orders database (including ones whose
+POST died with the process after the commit), charges and refunds from the payments one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.conftest import Customer, stack
+from tests.integration.test_orders import create_product, mint_customer, order_body, stock_of
+
+ORDERS = "/api/orders"
+SETTLED = {"processing", "cancelled"}
+
+
+def restart_sidecar_only(app_id: str) -> None:
+    """SIGKILL one app's daprd (the app keeps running) and start it again."""
+    sec = json.loads(stack.SECRETS_FILE.read_text())
+    run, _ = stack.load_apps()
+    app = stack.app_by_id(app_id)
+    with stack.stack_lock():
+        stack._restart(app, [app.sidecar_proc(sec, run)], True, 90.0, sec, run)
+
+
+@pytest.fixture(scope="module")
+async def dbs(secrets: dict[str, str]) -> AsyncIterator[tuple[asyncpg.Connection,
+                                                              asyncpg.Connection]]:
+    orders = await asyncpg.connect(secrets["orders-db-dsn"])
+    payments = await asyncpg.connect(secrets["payments-db-dsn"])
+    yield orders, payments
+    await orders.close()
+    await payments.close()
+
+
+async def _place_many(gateway: httpx.AsyncClient, buyers: list[Customer], product: str,
+                      declined: set[int]) -> list[httpx.Response | BaseException]:
+    async def one(i: int, who: Customer) -> httpx.Response:
+        body = order_body((product, 1),
+                          payment_method="tok_decline" if i in declined else "tok_visa")
+        return await gateway.post(ORDERS, headers=who.headers, json=body)
+
+    return await asyncio.gather(*(one(i, b) for i, b in enumerate(buyers)),
+                                return_exceptions=True)
+
+
+async def _settle(orders_db: asyncpg.Connection, user_ids: list[uuid.UUID],
+                  timeout: float = 120.0) -> list[asyncpg.Record]:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = await orders_db.fetch(
+            "SELECT id, status, cancel_reason, payment_method FROM orders"
+            " WHERE user_id = ANY($1::uuid[])", user_ids)
+        if all(r["status"] in SETTLED for r in rows) or time.monotonic() > deadline:
+            return list(rows)
+        await asyncio.sleep(0.25)
+
+
+async def _check(gateway: httpx.AsyncClient, dbs: tuple[asyncpg.Connection, asyncpg.Connection],
+                 buyers: list[Customer], product: str,
+                 responses: list[httpx.Response | BaseException]) -> dict[str, Any]:
+    orders_db, payments_db = dbs
+    rows = await _settle(orders_db, [uuid.UUID(b.id) for b in buyers])
+    stuck = [(str(r["id"]), r["status"]) for r in rows if r["status"] not in SETTLED]
+    assert not stuck, f"orders not settled after the restart: {stuck}"
+
+    # Every order a client was told about exists (none lost) ...
+    acknowledged = {r.json()["id"] for r in responses
+                    if isinstance(r, httpx.Response) and r.status_code == 201}
+    stored = {str(r["id"]) for r in rows}
+    assert acknowledged <= stored
+    # ... and each ended where its payment method says it should.
+    for r in rows:
+        if r["payment_method"] == "tok_decline":
+            assert (r["status"], r["cancel_reason"]) == ("cancelled", "payment_declined"), r
+        else:
+            assert r["status"] == "processing", r
+
+    charges = await payments_db.fetch(
+        "SELECT c.order_id, c.status, (SELECT count(*) FROM refunds f WHERE f.charge_id = c.id)"
+        " AS refunds FROM charges c WHERE c.order_id = ANY($1::uuid[])",
+        [r["id"] for r in rows])
+    per_order = Counter(c["order_id"] for c in charges)
+    assert max(per_order.values(), default=0) <= 1, "an order was charged twice"
+    paid = {c["order_id"] for c in charges if c["status"] == "succeeded"}
+    assert paid == {r["id"] for r in rows if r["status"] == "processing"}
+    assert all(c["refunds"] == 0 for c in charges)
+
+    processing = sum(r["status"] == "processing" for r in rows)
+    stock = await stock_of(gateway, product)
+    assert stock["reserved"] == processing, (stock, processing)
+    # Nothing is left unpublished once the dust settles (the outbox drained).
+    ids = [r["id"] for r in rows]
+    deadline = time.monotonic() + 15
+    unpublished = -1
+    while unpublished and time.monotonic() < deadline:
+        if unpublished > 0:
+            await asyncio.sleep(0.25)
+        unpublished = await orders_db.fetchval(
+            "SELECT count(*) FROM order_outbox WHERE order_id = ANY($1::uuid[])"
+            " AND published_at IS NULL", ids)
+    assert unpublished == 0
+    return {"orders": len(rows), "acknowledged": len(acknowledged), "processing": processing}
+
+
+async def test_orders_app_killed_while_checkouts_are_in_flight(
+        gateway: httpx.AsyncClient, admin_headers: dict[str, str], secrets: dict[str, str],
+        dbs: tuple[asyncpg.Connection, asyncpg.Connection]) -> None:
+    product = await create_product(gateway, admin_headers, price="3.00", stock=1000,
+                                   name="Crash")
+    buyers = [mint_customer(secrets) for _ in range(40)]
+    declined = set(range(0, 40, 5))
+    placing = asyncio.create_task(_place_many(gateway, buyers, product, declined))
+    await asyncio.sleep(0.4)  # POSTs and workflows are in flight
+    await asyncio.to_thread(stack.restart_app, "orders", kill=True, sidecar=False)
+    responses = await placing
+    summary = await _check(gateway, dbs, buyers, product, responses)
+    assert summary["orders"] > 0
+
+
+async def test_orders_sidecar_killed_while_checkouts_are_in_flight(
+        gateway: httpx.AsyncClient, admin_headers: dict[str, str], secrets: dict[str, str],
+        dbs: tuple[asyncpg.Connection, asyncpg.Connection]) -> None:
+    product = await create_product(gateway, admin_headers, price="3.00", stock=1000,
+                                   name="Sidecar")
+    buyers = [mint_customer(secrets) for _ in range(40)]
+    declined = set(range(1, 40, 5))
+    placing = asyncio.create_task(_place_many(gateway, buyers, product, declined))
+    await asyncio.sleep(0.4)
+    await asyncio.to_thread(restart_sidecar_only, "orders")
+    responses = await placing
+    summary = await _check(gateway, dbs, buyers, product, responses)
+    assert summary["orders"] > 0
+
+
+async def test_orders_app_and_sidecar_killed_together(
+        gateway: httpx.AsyncClient, admin_headers: dict[str, str], secrets: dict[str, str],
+        dbs: tuple[asyncpg.Connection, asyncpg.Connection]) -> None:
+    product = await create_product(gateway, admin_headers, price="3.00", stock=1000,
+                                   name="Both")
+    buyers = [mint_customer(secrets) for _ in range(30)]
+    placing = asyncio.create_task(_place_many(gateway, buyers, product, {2, 7}))
+    await asyncio.sleep(0.3)
+    await asyncio.to_thread(stack.restart_app, "orders", kill=True)
+    responses = await placing
+    await _check(gateway, dbs, buyers, product, responses)
