@@ -73,42 +73,46 @@ async def list_products(pool: asyncpg.Pool, *, search: str | None,
     With `search` alone, PostgreSQL full-text search (websearch syntax). With `fuzzy_words`,
     typo tolerance instead: every word must be trigram-similar to a word of the name.
     """
-    args: list[Any] = []
+    args: list[Any] = []  # the WHERE clause's parameters, shared by the count
     source = "products p"
     where: list[str] = []
-    relevance = ORDER_BY["newest"]
-    if search is not None:
+    scores: list[str] = []
+    if search is not None and fuzzy_words:
+        for word in fuzzy_words:
+            args.append(word)
+            where.append(f"${len(args)} <% p.name")
+            scores.append(f"word_similarity(${len(args)}, p.name)")
+    elif search is not None:
         args.append(search)
-        if fuzzy_words:
-            scores = []
-            for word in fuzzy_words:
-                args.append(word)
-                where.append(f"${len(args)} <% p.name")
-                scores.append(f"word_similarity(${len(args)}, p.name)")
-            relevance = (f"(lower(btrim(p.name)) = lower(btrim($1))) DESC, "
-                         f"({' + '.join(scores)}) DESC, lower(p.name) ASC, p.id ASC")
-        else:
-            source = "products p CROSS JOIN websearch_to_tsquery('english', $1) AS tsq"
-            where.append("p.search @@ tsq")
-            relevance = ORDER_BY_RELEVANCE
+        source = "products p CROSS JOIN websearch_to_tsquery('english', $1) AS tsq"
+        where.append("p.search @@ tsq")
     where += filters.sql(args)
-    order = relevance if sort == "relevance" else ORDER_BY[sort]
-    offset = min((page - 1) * page_size, MAX_OFFSET)
-    args += [page_size, offset]
+    page_args = list(args)
+    if sort != "relevance":
+        order = ORDER_BY[sort]
+    elif search is None:
+        order = ORDER_BY["newest"]
+    elif scores:
+        page_args.append(search)
+        order = (f"(lower(btrim(p.name)) = lower(btrim(${len(page_args)}))) DESC, "
+                 f"({' + '.join(scores)}) DESC, lower(p.name) ASC, p.id ASC")
+    else:
+        order = ORDER_BY_RELEVANCE
+    page_args += [page_size, min((page - 1) * page_size, MAX_OFFSET)]
     sql = (f"SELECT {_prefixed()}, count(*) OVER () AS total FROM {source} "  # noqa: S608
            f"WHERE {' AND '.join(where)} ORDER BY {order} "
-           f"LIMIT ${len(args) - 1} OFFSET ${len(args)}")
+           f"LIMIT ${len(page_args) - 1} OFFSET ${len(page_args)}")
     count_sql = f"SELECT count(*) FROM {source} WHERE {' AND '.join(where)}"  # noqa: S608
     async with pool.acquire() as conn, conn.transaction(readonly=True):
         if fuzzy_words:
             await conn.execute("SELECT set_config('pg_trgm.word_similarity_threshold', $1, true)",
                                str(FUZZY_THRESHOLD))
-        rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
+        rows: list[asyncpg.Record] = await conn.fetch(sql, *page_args)
         if rows:
             return rows, int(rows[0]["total"])
         if page == 1:
             return [], 0
-        total = await conn.fetchval(count_sql, *args[:-2])
+        total = await conn.fetchval(count_sql, *args)
     return [], int(total)
 
 

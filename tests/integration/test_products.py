@@ -245,6 +245,18 @@ async def test_huge_page_numbers_are_empty_pages(gateway: httpx.AsyncClient) -> 
         assert body["items"] == [] and body["total"] >= 60 and body["page"] == page
 
 
+@pytest.mark.parametrize("search", [None, "headphones", "hedphones", "the", "zzzzqqq"])
+@pytest.mark.parametrize("sort", ["relevance", "price", "-price", "name", "newest"])
+async def test_pages_past_the_end_of_every_kind_of_listing(
+        gateway: httpx.AsyncClient, search: str | None, sort: str) -> None:
+    params = {"sort": sort, "page": 50, "page_size": 100,
+              **({"search": search} if search else {})}
+    body = await _list(gateway, **params)
+    assert body["items"] == []
+    first = await _list(gateway, **{**params, "page": 1})
+    assert body["total"] == first["total"]
+
+
 # -- search ---------------------------------------------------------------------------------------
 async def test_search_ranks_an_exact_name_match_first(gateway: httpx.AsyncClient,
                                                       make_product: Factory) -> None:
