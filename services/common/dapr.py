@@ -16,6 +16,7 @@ from urllib.parse import quote
 import httpx
 import msgspec
 
+from services.common import telemetry
 from services.common.errors import Unavailable, UpstreamError
 
 _JSON = {"content-type": "application/json"}
@@ -68,6 +69,8 @@ class Sidecar:
         """Call `path` on `app_id` through Dapr; returns the app's response as is."""
         url = f"/v1.0/invoke/{app_id}/method/{path.lstrip('/')}"
         hdrs = dict(headers or {})
+        for name, value in telemetry.outgoing_headers().items():  # continue the caller's trace
+            hdrs.setdefault(name, value)
         if json is not None:
             content = msgspec.json.encode(json)
             hdrs.setdefault("content-type", "application/json")
@@ -144,7 +147,8 @@ class Sidecar:
                       metadata: Mapping[str, str] | None = None) -> None:
         params = {f"metadata.{k}": v for k, v in (metadata or {}).items()}
         r = await self.http.post(f"/v1.0/publish/{pubsub}/{topic}", params=params,
-                                 content=msgspec.json.encode(data), headers=_JSON)
+                                 content=msgspec.json.encode(data),
+                                 headers={**_JSON, **telemetry.outgoing_headers()})
         self._check(r, f"publish to {topic}")
 
     # -- secrets ------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterator, MutableMapping
+from contextvars import ContextVar
 from typing import Any
 
 import structlog
@@ -32,6 +33,14 @@ _ZERO_TRACE = b"0" * 32
 # Probes and scrapes are not worth an access-log line each.
 _QUIET = re.compile(r"^/(health|metrics|schema|docs)|/health$")
 access_log = structlog.get_logger("access")
+# The W3C trace context and request id of the request being handled, for outgoing calls.
+_OUTGOING: ContextVar[dict[str, str] | None] = ContextVar("ecommerce_outgoing", default=None)
+
+
+def outgoing_headers() -> dict[str, str]:
+    """traceparent / tracestate / x-request-id of the current request, to pass on to Dapr
+    (service invocation and publish), so the next hop continues the same trace."""
+    return _OUTGOING.get() or {}
 
 
 def trace_id_of(traceparent: bytes | None) -> str | None:
@@ -83,6 +92,13 @@ class RequestContextMiddleware:
             scope["headers"] = [(n, v) for n, v in scope["headers"] if n not in names] + replace
         rid = request_id.decode()
         structlog.contextvars.bind_contextvars(request_id=rid, trace_id=trace_id)
+        outgoing = {"x-request-id": rid}
+        if trace_id is not None and traceparent is not None:
+            outgoing["traceparent"] = traceparent.decode()
+            for name, value in scope["headers"]:
+                if name == b"tracestate":
+                    outgoing["tracestate"] = value.decode("latin-1")
+        context_token = _OUTGOING.set(outgoing)
         header = (REQUEST_ID, request_id)
         status = 500
         started = time.perf_counter()
@@ -105,6 +121,7 @@ class RequestContextMiddleware:
                 access_log.info("request", method=scope.get("method"), path=path, status=status,
                                 duration_ms=round((time.perf_counter() - started) * 1000, 2))
             structlog.contextvars.unbind_contextvars("request_id", "trace_id")
+            _OUTGOING.reset(context_token)
 
 
 # --------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ TRACE = "0af7651916cd43dd8448eb211c80319c"
 @get("/hello", sync_to_thread=False)
 def hello() -> dict[str, str]:
     structlog.get_logger("test").info("inside the handler")
-    return {"hello": "world"}
+    return {"hello": "world", **telemetry.outgoing_headers()}
 
 
 def client(start_traces: bool) -> TestClient[Litestar]:
@@ -49,6 +49,10 @@ def test_ids_reach_every_line_and_the_response(capsys: pytest.CaptureFixture[str
         r = c.get("/hello", headers={"x-request-id": "abc-123",
                                      "traceparent": f"00-{TRACE}-b7ad6b7169203331-01"})
     assert r.headers["x-request-id"] == "abc-123"
+    # what the service passes on to Dapr (invocation, publish): the same trace and request
+    assert r.json()["traceparent"] == f"00-{TRACE}-b7ad6b7169203331-01"
+    assert r.json()["x-request-id"] == "abc-123"
+    assert telemetry.outgoing_headers() == {}  # nothing leaks out of the request
     lines = [x for x in log_lines(capsys) if x.get("event") in ("inside the handler", "request")]
     assert len(lines) == 2
     for line in lines:
