@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from litestar import delete, get, patch, post, put
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 from litestar.response import Response
 
@@ -20,7 +21,9 @@ from services.products import subscriptions
 from services.products.schemas import (
     BatchRequest,
     BatchResponse,
+    CategoryList,
     ProductCreate,
+    ProductPage,
     ProductPatch,
     ProductRead,
     ProductReplace,
@@ -40,7 +43,7 @@ def _json(body: bytes, status_code: int = 200) -> Response[bytes]:
     return Response(body, media_type=JSON, status_code=status_code)
 
 
-@get("/api/products")
+@get("/api/products", responses={200: ResponseSpec(ProductPage, description="One page")})
 async def list_products(
     catalog: Catalog,
     search: Annotated[str | None, Parameter(
@@ -61,13 +64,15 @@ async def list_products(
     return _json(await catalog.listing(query))
 
 
-@get("/api/products/categories")
+@get("/api/products/categories",
+     responses={200: ResponseSpec(CategoryList, description="Categories and counts")})
 async def list_categories(catalog: Catalog) -> Response[bytes]:
     """Categories of active products with their product counts."""
     return _json(await catalog.categories())
 
 
-@get("/api/products/{product_id:str}")
+@get("/api/products/{product_id:str}",
+     responses={200: ResponseSpec(ProductRead, description="The product")})
 async def get_product(catalog: Catalog, product_id: str) -> Response[bytes]:
     """One product; a deleted one is still readable (active: false) for order history."""
     return _json(await catalog.get(_uuid(product_id)))
