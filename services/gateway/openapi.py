@@ -145,6 +145,8 @@ def public_part(service: str, doc: dict[str, Any]) -> tuple[dict[str, Any], dict
             if op.get("operationId"):
                 op["operationId"] = f"{service}_{op['operationId']}"
             responses = op.setdefault("responses", {})
+            # The gateway checks any token it is sent, on every route.
+            responses.setdefault("401", _problem("Invalid or expired bearer token"))
             responses.setdefault("429", RATE_LIMITED)
             responses.setdefault("503", UNAVAILABLE)
         paths[path] = item

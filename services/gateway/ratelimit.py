@@ -178,17 +178,21 @@ class RateLimiter:
                 f"Rate limit of {rule.limit} requests per {rule.window} s exceeded "
                 f"({rule.name}); retry later", retry_after=math.ceil(bucket.expires - now))
         bucket.pending += 1
-        mono = time.monotonic()
-        if not bucket.syncing and mono - bucket.last_sync >= self.settings.sync_interval:
+        if not bucket.syncing:
+            # One merge in flight per bucket, at most one per sync interval; it picks up
+            # everything admitted until it runs.
             bucket.syncing = True
-            task = asyncio.get_running_loop().create_task(self._merge(bucket))
+            delay = self.settings.sync_interval - (time.monotonic() - bucket.last_sync)
+            task = asyncio.get_running_loop().create_task(self._merge(bucket, delay))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _merge(self, bucket: _Bucket) -> None:
+    async def _merge(self, bucket: _Bucket, delay: float = 0.0) -> None:
         """Add the local pending count to the shared one (optimistic, retried on conflict)."""
         bucket.syncing = True
         try:
+            if delay > 0:
+                await asyncio.sleep(delay)
             for _ in range(5):
                 raw, etag = await self.sidecar.get_state_etag(self.store, bucket.key)
                 count = int(msgspec.json.decode(raw)) if raw else 0
@@ -219,7 +223,8 @@ class RateLimiter:
     async def aclose(self) -> None:
         """Flush what is still pending (best effort) and wait for running merges."""
         for task in list(self._tasks):
-            with contextlib.suppress(Exception):
+            task.cancel()  # a sleeping merge: flushed below
+            with contextlib.suppress(BaseException):
                 await task
         now = time.time()
         for bucket in list(self._buckets.values()):
