@@ -145,7 +145,7 @@ def main() -> int:
     print(table(results, args.connections))
     print(f"\nratio gateway/direct throughput: {ratio:.2f}   (target >= 0.50: "
           f"{'PASS' if ratio >= 0.5 else 'FAIL'})")
-    print(f"added p50 (1 connection):        {added_p50:.2f} ms (target < 2 ms: "
+    print(f"added p50 (1 connection):        {added_p50:.3f} ms (target < 2 ms: "
           f"{'PASS' if added_p50 < 2.0 else 'FAIL'})")
     if args.json:
         args.json.write_text(json.dumps({"service": args.service, "ratio": ratio,
