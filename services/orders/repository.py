@@ -170,11 +170,13 @@ async def set_refund(conn: Conn, order_id: uuid.UUID, refund_id: str) -> None:
                        order_id, refund_id)
 
 
-async def pending_order_ids(conn: Conn, *, older_than_s: float, limit: int) -> list[uuid.UUID]:
+async def pending_order_ids(conn: Conn, *, older_than_s: float, created_before: datetime | None,
+                            limit: int) -> list[uuid.UUID]:
     rows = await conn.fetch(
         "SELECT id FROM orders WHERE status = 'pending'"
-        " AND created_at < now() - make_interval(secs => $1) ORDER BY created_at LIMIT $2",
-        older_than_s, limit)
+        " AND created_at < now() - make_interval(secs => $1)"
+        " AND ($3::timestamptz IS NULL OR created_at < $3) ORDER BY created_at LIMIT $2",
+        older_than_s, limit, created_before)
     return [r["id"] for r in rows]
 
 

@@ -21,12 +21,13 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 import asyncpg
+import grpc  # type: ignore[import-untyped]
 import msgspec
 import structlog
 
 from services.common.auth import Identity
 from services.common.dapr import Sidecar
-from services.common.errors import Conflict, Forbidden, InvalidInput, NotFound
+from services.common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from services.common.money import CENT, MAX_AMOUNT, fmt, to_money
 from services.common.names import PRODUCTS
 from services.orders import repository
@@ -46,6 +47,8 @@ WORKFLOW_NAME = "order"
 # An Idempotency-Key replay re-checks the workflow only for orders older than this: a younger
 # one is still being scheduled by the request that created it.
 REPLAY_RECHECK_AFTER_S = 5.0
+# A workflow call that hangs (sidecar restarting) must not hold a request or the reconciler.
+WORKFLOW_CALL_TIMEOUT_S = 10.0
 # How long PATCH /status waits for the workflow to apply a change before answering 202.
 STATUS_WAIT_S = 5.0
 
@@ -309,10 +312,12 @@ async def _replay(pool: asyncpg.Pool, workflows: WorkflowClient, row: asyncpg.Re
 async def schedule_workflow(workflows: WorkflowClient, order_id: uuid.UUID) -> bool:
     """Start the order's workflow; on failure the reconciler starts it later."""
     try:
-        await workflows.schedule_new_workflow(WORKFLOW_NAME, input={"order_id": str(order_id)},
-                                              instance_id=str(order_id))
+        await asyncio.wait_for(
+            workflows.schedule_new_workflow(WORKFLOW_NAME, input={"order_id": str(order_id)},
+                                            instance_id=str(order_id)),
+            WORKFLOW_CALL_TIMEOUT_S)
     except Exception as exc:
-        log.warning("workflow_schedule_failed", order_id=str(order_id), error=str(exc))
+        log.warning("workflow_schedule_failed", order_id=str(order_id), error=repr(exc))
         return False
     return True
 
@@ -322,7 +327,9 @@ async def ensure_workflow(workflows: WorkflowClient, order_id: uuid.UUID) -> str
 
     Returns what was found: "scheduled", "running" or the terminal runtime status.
     """
-    state = await workflows.get_workflow_state(str(order_id), fetch_payloads=False)
+    state = await asyncio.wait_for(
+        workflows.get_workflow_state(str(order_id), fetch_payloads=False),
+        WORKFLOW_CALL_TIMEOUT_S)
     if state is None:
         return "scheduled" if await schedule_workflow(workflows, order_id) else "failed"
     status = getattr(state.runtime_status, "name", str(state.runtime_status))
@@ -352,8 +359,14 @@ async def request_status(pool: asyncpg.Pool, workflows: WorkflowClient, identity
     can_request(current, target, is_owner=row["user_id"] == identity.user_id,
                 is_admin=identity.is_admin)
     by = "customer" if row["user_id"] == identity.user_id else "admin"
-    await workflows.raise_workflow_event(str(order_id), EVENT_NAME_FOR_REQUEST[target],
-                                         data={"by": by, "user_id": str(identity.user_id)})
+    try:
+        await asyncio.wait_for(
+            workflows.raise_workflow_event(str(order_id), EVENT_NAME_FOR_REQUEST[target],
+                                           data={"by": by, "user_id": str(identity.user_id)}),
+            WORKFLOW_CALL_TIMEOUT_S)
+    except (TimeoutError, grpc.RpcError) as exc:
+        log.warning("workflow_event_failed", order_id=str(order_id), error=repr(exc))
+        raise Unavailable("The order workflow cannot be reached; try again") from exc
     status = await wait_for_status(pool, order_id, target, STATUS_WAIT_S)
     if status != target and target not in REACHABLE.get(status, frozenset()):
         raise Conflict(f"The order became {status} before the change to {target} applied")

@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Generator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dapr.ext.workflow as wf
@@ -245,14 +245,16 @@ def client(settings: Settings) -> Any:
 
 # -- recovery ----------------------------------------------------------------------------------
 async def reconcile(app: Litestar, *, min_age_s: float = RECONCILE_MIN_AGE_S,
-                    limit: int = 500) -> dict[str, int]:
+                    created_before: datetime | None = None, limit: int = 500) -> dict[str, int]:
     """Give every pending order without a workflow one; never re-run a finished workflow."""
     counts: dict[str, int] = {}
     async with app.state.db.acquire() as conn:
         if not await repository.try_lock(conn, _RECONCILE_LOCK):
             return counts
         try:
-            ids = await repository.pending_order_ids(conn, older_than_s=min_age_s, limit=limit)
+            ids = await repository.pending_order_ids(conn, older_than_s=min_age_s,
+                                                     created_before=created_before,
+                                                     limit=limit)
             for order_id in ids:
                 found = await service.ensure_workflow(app.state.workflow_client, order_id)
                 counts[found] = counts.get(found, 0) + 1
@@ -263,15 +265,26 @@ async def reconcile(app: Litestar, *, min_age_s: float = RECONCILE_MIN_AGE_S,
     return counts
 
 
-async def _reconcile_forever(app: Litestar) -> None:
+async def _reconcile_forever(app: Litestar, started_at: datetime) -> None:
+    """First every pending order older than this process (whatever a crash left behind),
+    then, periodically, pending orders old enough not to be still in their POST.
+
+    Runs in the background: daprd may hold workflow calls until the app listens on its
+    port, so start-up must not wait for them.
+    """
+    first = True
     while True:
-        await asyncio.sleep(RECONCILE_INTERVAL_S)
         try:
-            await reconcile(app)
+            if first:
+                await reconcile(app, min_age_s=0.0, created_before=started_at)
+                first = False
+            else:
+                await reconcile(app)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.warning("reconcile_failed", error=str(exc))
+            log.warning("reconcile_failed", error=repr(exc))
+        await asyncio.sleep(2.0 if first else RECONCILE_INTERVAL_S)
 
 
 # -- lifespan hooks ----------------------------------------------------------------------------
@@ -289,12 +302,8 @@ async def start(app: Litestar) -> None:
     drainer = outbox.Drainer(app.state.db, app.state.orders_sidecar)
     drainer.start()
     app.state.outbox_drainer = drainer
-    # Before serving: no request of this process can be creating an order right now.
-    try:
-        await reconcile(app, min_age_s=0.0)
-    except Exception as exc:
-        log.warning("reconcile_failed", error=str(exc))
-    app.state.reconciler = asyncio.create_task(_reconcile_forever(app), name="orders-reconciler")
+    app.state.reconciler = asyncio.create_task(_reconcile_forever(app, datetime.now(UTC)),
+                                               name="orders-reconciler")
 
 
 async def stop(app: Litestar) -> None:
