@@ -45,11 +45,13 @@ RUN_FILE = ROOT / "dapr" / "dapr.yaml"
 DAPR_BIN = LOCAL / "dapr" / ".dapr" / "bin"
 PYTHON = ROOT / ".venv" / "bin" / "python"
 
-PG_PORT = 55432
-REDIS_PORT = 56379
+# Every port sits below 32768, outside Linux's range for outgoing connections, so a
+# leftover client socket can never hold a port a server needs at restart.
+PG_PORT = 15432
+REDIS_PORT = 16379
 SMTP_PORT = 2525
-PLACEMENT_PORT = 50005
-SCHEDULER_PORT = 50006
+PLACEMENT_PORT = 16005
+SCHEDULER_PORT = 16006
 GATEWAY_URL = "http://127.0.0.1:8080"
 DATABASE_APPS = ("users", "products", "orders", "payments", "inventory", "notifications")
 ADMIN_EMAIL = "admin@shop.local"
@@ -293,9 +295,19 @@ def setup_databases(sec: dict[str, str]) -> None:
 
     import asyncpg
 
+    async def connect() -> asyncpg.Connection:
+        # The port opens before recovery ends ("the database system is starting up").
+        for _ in range(300):
+            try:
+                return await asyncpg.connect(host="127.0.0.1", port=PG_PORT, user="postgres",
+                                             password=sec["postgres-password"],
+                                             database="postgres")
+            except (asyncpg.CannotConnectNowError, OSError):
+                await asyncio.sleep(0.2)
+        raise StackError("PostgreSQL did not accept connections within 60s")
+
     async def run() -> None:
-        conn = await asyncpg.connect(host="127.0.0.1", port=PG_PORT, user="postgres",
-                                     password=sec["postgres-password"], database="postgres")
+        conn = await connect()
         try:
             for app in DATABASE_APPS:
                 pw = sec[f"{app}-db-password"].replace("'", "''")
@@ -310,6 +322,28 @@ def setup_databases(sec: dict[str, str]) -> None:
             await conn.close()
 
     asyncio.run(run())
+
+
+def wait_redis(sec: dict[str, str], timeout: float, proc: Proc) -> None:
+    """An open port is not enough: while Redis replays its append-only file it answers
+    LOADING, and a daprd that meets that exits. Wait for PONG."""
+    deadline = time.monotonic() + timeout
+    password = sec["redis-password"].encode()
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", REDIS_PORT),
+                                                                    timeout=1) as s:
+            s.sendall(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n*1\r\n$4\r\nPING\r\n"
+                      % (len(password), password))
+            reply = b""
+            while reply.count(b"\r\n") < 2:
+                chunk = s.recv(256)
+                if not chunk:
+                    break
+                reply += chunk
+            if reply.endswith(b"+PONG\r\n"):
+                return
+        time.sleep(0.2)
+    raise StackError(f"Redis did not answer PING within {timeout:.0f}s", proc)
 
 
 def redis_proc(sec: dict[str, str]) -> Proc:
@@ -334,7 +368,7 @@ def smtp_proc() -> Proc:
 
 def placement_proc() -> Proc:
     return Proc("placement", [str(DAPR_BIN / "placement"), "--port", str(PLACEMENT_PORT),
-                              "--healthz-port", "58080", "--metrics-port", "59090",
+                              "--healthz-port", "16080", "--metrics-port", "16090",
                               "--log-level", "warn"])
 
 
@@ -342,8 +376,8 @@ def scheduler_proc() -> Proc:
     data = LOCAL / "scheduler"
     data.mkdir(parents=True, exist_ok=True)
     return Proc("scheduler", [str(DAPR_BIN / "scheduler"), "--port", str(SCHEDULER_PORT),
-                              "--healthz-port", "58081", "--metrics-port", "59091",
-                              "--etcd-data-dir", str(data), "--etcd-client-port", "52379",
+                              "--healthz-port", "16081", "--metrics-port", "16091",
+                              "--etcd-data-dir", str(data), "--etcd-client-port", "16237",
                               "--log-level", "warn"])
 
 
@@ -511,7 +545,7 @@ def _up(timeout: float) -> dict[str, str]:
             p.start()
             procs[p.name] = p
         wait_port(PG_PORT, "PostgreSQL", 60, procs["postgres"])
-        wait_port(REDIS_PORT, "Redis", 30, procs["redis"])
+        wait_redis(sec, 120, procs["redis"])
         wait_port(SMTP_PORT, "SMTP sink", 30, procs["smtp"])
         wait_port(PLACEMENT_PORT, "placement", 30, procs["placement"])
         wait_port(SCHEDULER_PORT, "scheduler", 60, procs["scheduler"])

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from typing import Any
 from urllib.parse import unquote
 
@@ -168,6 +169,11 @@ class Proxy:
                 headers[name.decode()] = value.decode("latin-1")
         # A client's own x-client-ip never passes, it is not in FORWARD_REQUEST.
         headers[HEADER_CLIENT_IP] = client_ip
+        if method == "POST" and "idempotency-key" not in headers:
+            # daprd retries an invocation whose connection broke (components/resiliency.yaml);
+            # with a key, a retry that reaches a service twice returns the first result
+            # instead of creating a second order.
+            headers["idempotency-key"] = f"gw-{uuid.uuid4()}"
         authenticator: Authenticator = self._authenticator_of(scope)
         identity = await authenticator.identify(headers.get("authorization"))
         if identity is not None:

@@ -197,7 +197,7 @@ async def test_metrics_have_route_method_status_and_pool_gauges() -> None:
 
 async def test_sidecar_metrics_are_enabled() -> None:
     async with httpx.AsyncClient() as c:
-        r = await c.get("http://127.0.0.1:38080/metrics")  # gateway's daprd: P + 30000
+        r = await c.get("http://127.0.0.1:14080/metrics")  # gateway's daprd: P + 6000
     assert r.status_code == 200
     assert "dapr_" in r.text
 
