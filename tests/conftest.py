@@ -28,6 +28,8 @@ STACK_DIRS = ("integration", "e2e", "security", "reliability", "contract")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The log audit reads what the whole run wrote, so it runs after every other test.
+    items.sort(key=lambda item: item.path.name == "test_zz_logs.py")
     for item in items:
         if any(f"/tests/{d}/" in str(item.path) for d in STACK_DIRS):
             item.add_marker(pytest.mark.stack)

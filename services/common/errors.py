@@ -66,6 +66,10 @@ class UpstreamError(DomainError):
     status, title = 502, "Bad gateway"
 
 
+class GatewayTimeout(DomainError):
+    status, title = 504, "Gateway timeout"
+
+
 def problem(status: int, title: str, detail: str, *,
             errors: list[dict[str, Any]] | None = None,
             headers: dict[str, str] | None = None, instance: str | None = None) -> Response[Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import TypeVar
 
 import msgspec
 
@@ -55,3 +56,22 @@ def load(app_id: str, default_port: int, env: dict[str, str] | None = None) -> S
         dapr_api_token=env.get("DAPR_API_TOKEN") or None,
         log_level=env.get("LOG_LEVEL", "INFO").upper(),
     )
+
+
+_S = TypeVar("_S", bound=msgspec.Struct)
+
+
+def positive_int_overrides(cls: type[_S], prefix: str, env: dict[str, str] | None = None) -> _S:
+    """Build `cls` (a Struct of int fields with defaults) from `<PREFIX>_<FIELD>` variables;
+    a malformed or non-positive value stops start-up."""
+    env = dict(os.environ) if env is None else env
+    values: dict[str, int] = {}
+    for field in cls.__struct_fields__:
+        name = f"{prefix}_{field.upper()}"
+        raw = env.get(name)
+        if raw is None or raw == "":
+            continue
+        values[field] = _int(env, name)
+        if values[field] <= 0:
+            raise ConfigError(f"{name} must be positive, got {values[field]}")
+    return cls(**values)

@@ -28,7 +28,13 @@ from prometheus_client import Counter, Histogram
 from yarl import URL
 
 from services.common import telemetry
-from services.common.errors import DomainError, problem
+from services.common.errors import (
+    DomainError,
+    GatewayTimeout,
+    NotFound,
+    Unavailable,
+    problem,
+)
 from services.common.names import BACKEND_APPS, HEADER_CLIENT_IP
 from services.gateway.auth import Authenticator
 from services.gateway.ratelimit import RateLimiter
@@ -161,7 +167,7 @@ class Proxy:
         parts = path.split("/", 3)  # ['', 'api', '<service>', rest]
         service = parts[2] if len(parts) > 2 else ""
         if service not in BACKEND_APPS:
-            raise _NotFound(f"No service named {service!r}" if service else "No such route")
+            raise NotFound(f"No service named {service!r}" if service else "No such route")
         check_path(path)
         headers: dict[str, str] = {}
         for name, value in scope["headers"]:
@@ -194,18 +200,18 @@ class Proxy:
                 raw_headers = resp.raw_headers
         except TimeoutError:
             REQUESTS.labels(service, method, "504").inc()
-            raise _Timeout(f"The {service} service did not answer in time") from None
+            raise GatewayTimeout(f"The {service} service did not answer in time") from None
         except aiohttp.ClientError as exc:
             REQUESTS.labels(service, method, "503").inc()
             log.warning("invoke_failed", service=service, error=type(exc).__name__)
-            raise _Unavailable(f"The {service} service is unreachable") from None
+            raise Unavailable(f"The {service} service is unreachable") from None
         LATENCY.labels(service).observe(time.perf_counter() - started)
         if status >= 500 and b'"errorCode"' in content[:200]:
             # daprd's own error (app down, circuit open): not the service's answer.
             REQUESTS.labels(service, method, "503").inc()
             log.warning("invoke_failed", service=service, status=status,
                         body=content[:300].decode("utf-8", "replace"))
-            raise _Unavailable(f"The {service} service is unavailable")
+            raise Unavailable(f"The {service} service is unavailable")
         REQUESTS.labels(service, method, str(status)).inc()
         out_headers: list[tuple[bytes, bytes]] = [
             (k.lower(), v) for k, v in raw_headers if k.lower() in FORWARD_RESPONSE]
@@ -219,18 +225,6 @@ class Proxy:
         resp = problem(status, title, detail, headers=headers,
                        instance=scope["raw_path"].decode("latin-1"))
         await resp.to_asgi_response(app=None, request=Request(scope))(scope, receive, send)
-
-
-class _NotFound(DomainError):
-    status, title = 404, "Not found"
-
-
-class _Unavailable(DomainError):
-    status, title = 503, "Service unavailable"
-
-
-class _Timeout(DomainError):
-    status, title = 504, "Gateway timeout"
 
 
 __all__ = ["FORWARD_REQUEST", "FORWARD_RESPONSE", "MAX_BODY", "Proxy", "Upstream"]

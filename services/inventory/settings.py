@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import msgspec
 
-from services.common.settings import ConfigError
+from services.common.settings import positive_int_overrides
 
 
 class InventorySettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -25,18 +24,4 @@ class InventorySettings(msgspec.Struct, frozen=True, kw_only=True):
 
 def load(env: dict[str, str] | None = None) -> InventorySettings:
     """Read `INVENTORY_*` overrides; a malformed or non-positive value stops start-up."""
-    env = dict(os.environ) if env is None else env
-    values: dict[str, int] = {}
-    for field in InventorySettings.__struct_fields__:
-        name = f"INVENTORY_{field.upper()}"
-        raw = env.get(name)
-        if raw is None or raw == "":
-            continue
-        try:
-            value = int(raw)
-        except ValueError as exc:
-            raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
-        if value <= 0:
-            raise ConfigError(f"{name} must be positive, got {value}")
-        values[field] = value
-    return InventorySettings(**values)
+    return positive_int_overrides(InventorySettings, "INVENTORY", env)

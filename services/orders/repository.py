@@ -190,31 +190,5 @@ async def unlock(conn: Conn, key: int) -> None:
     await conn.execute("SELECT pg_advisory_unlock($1)", key)
 
 
-# -- outbox ----------------------------------------------------------------------------------
-async def claim_outbox(conn: Conn, *, order_id: uuid.UUID | None, min_age_s: float,
-                       limit: int) -> list[asyncpg.Record]:
-    """Lock unpublished events (skipping ones another publisher holds), oldest first.
-
-    Must run inside a transaction; the locks last until it ends.
-    """
-    rows = await conn.fetch(
-        "SELECT id, order_id, event_type, payload::text AS payload FROM order_outbox"
-        " WHERE published_at IS NULL AND ($1::uuid IS NULL OR order_id = $1)"
-        " AND created_at <= now() - make_interval(secs => $2)"
-        " ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED",
-        order_id, min_age_s, limit)
-    return list(rows)
-
-
-async def mark_published(conn: Conn, ids: Sequence[int]) -> None:
-    if ids:
-        await conn.execute(
-            "UPDATE order_outbox SET published_at = now() WHERE id = ANY($1::bigint[])", list(ids))
-
-
-async def mark_attempt_failed(conn: Conn, outbox_id: int) -> None:
-    await conn.execute("UPDATE order_outbox SET attempts = attempts + 1 WHERE id = $1", outbox_id)
-
-
 def record_dict(row: asyncpg.Record) -> dict[str, Any]:
     return dict(row.items())

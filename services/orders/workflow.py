@@ -299,7 +299,7 @@ async def start(app: Litestar) -> None:
     app.state.workflow_runtime = runtime
     app.state.workflow_client = client(settings)
     app.state.orders_sidecar = activities.lean_sidecar(settings)
-    drainer = outbox.Drainer(app.state.db, app.state.orders_sidecar)
+    drainer = outbox.drainer(app.state.db, app.state.orders_sidecar)
     drainer.start()
     app.state.outbox_drainer = drainer
     app.state.reconciler = asyncio.create_task(_reconcile_forever(app, datetime.now(UTC)),

@@ -164,21 +164,3 @@ async def insert_outbox(conn: asyncpg.Connection, event_type: str, payload: str)
     return outbox_id
 
 
-async def claim_outbox(conn: asyncpg.Connection, *, min_age_s: float,
-                       limit: int) -> list[asyncpg.Record]:
-    """Lock unpublished events that no other publisher holds, oldest first (in a transaction)."""
-    rows = await conn.fetch(
-        "SELECT id, event_type, payload::text AS payload FROM user_outbox"
-        " WHERE published_at IS NULL AND created_at <= now() - make_interval(secs => $1)"
-        " ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED", min_age_s, limit)
-    return list(rows)
-
-
-async def mark_published(conn: asyncpg.Connection, ids: list[int]) -> None:
-    if ids:
-        await conn.execute("UPDATE user_outbox SET published_at = now()"
-                           " WHERE id = ANY($1::bigint[])", ids)
-
-
-async def mark_attempt_failed(conn: asyncpg.Connection, outbox_id: int) -> None:
-    await conn.execute("UPDATE user_outbox SET attempts = attempts + 1 WHERE id = $1", outbox_id)

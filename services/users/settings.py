@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import msgspec
 
-from services.common.settings import ConfigError
+from services.common.settings import positive_int_overrides
 
 
 class UsersSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -25,17 +23,4 @@ class UsersSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 def load(env: dict[str, str] | None = None) -> UsersSettings:
     """Read `USERS_*` overrides from the environment; a malformed value stops start-up."""
-    env = dict(os.environ) if env is None else env
-    values: dict[str, int] = {}
-    for field in UsersSettings.__struct_fields__:
-        raw = env.get(f"USERS_{field.upper()}")
-        if raw is None or raw == "":
-            continue
-        try:
-            value = int(raw)
-        except ValueError as exc:
-            raise ConfigError(f"USERS_{field.upper()} must be an integer, got {raw!r}") from exc
-        if value <= 0:
-            raise ConfigError(f"USERS_{field.upper()} must be positive, got {value}")
-        values[field] = value
-    return UsersSettings(**values)
+    return positive_int_overrides(UsersSettings, "USERS", env)

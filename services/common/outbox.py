@@ -1,0 +1,112 @@
+"""A transactional outbox: events written in the same transaction as the change they
+announce, published after the commit.
+
+Whoever made the change publishes right away (`Outbox.flush`); a background `Drainer`
+publishes what a crash or a pub/sub outage left behind. Rows are claimed with
+`FOR UPDATE SKIP LOCKED`, so two publishers never send one row at the same time. Delivery is
+at least once (a crash after the publish and before the row is marked sends it again), so
+consumers are idempotent. A service's table needs the columns
+`id bigserial, <key column>, event_type, payload jsonb, attempts, created_at, published_at`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from typing import Any
+
+import asyncpg
+import msgspec
+import structlog
+
+from services.common import events
+from services.common.dapr import Sidecar
+
+log = structlog.get_logger(__name__)
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+class Outbox:
+    """The outbox table of one service and the topic its events go to."""
+
+    def __init__(self, table: str, topic: str, key_column: str | None = None,
+                 batch: int = 100) -> None:
+        for name in (table, key_column or "id"):
+            if not _IDENTIFIER.match(name):  # identifiers are code constants, never input
+                raise ValueError(f"not an SQL identifier: {name!r}")
+        self.table, self.topic, self.key_column, self.batch = table, topic, key_column, batch
+
+    async def flush(self, pool: asyncpg.Pool, sidecar: Sidecar, *, key: Any = None,
+                    min_age_s: float = 0.0) -> int:
+        """Publish unpublished events (of one key, or all), oldest first; returns how many.
+
+        Stops at the first failure, so later events of one key never overtake an earlier one.
+        """
+        key_filter = f" AND {self.key_column} = $3" if key is not None and self.key_column else ""
+        args: list[Any] = [min_age_s, self.batch] + ([key] if key_filter else [])
+        published: list[int] = []
+        async with pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                f"SELECT id, event_type, payload::text AS payload FROM {self.table}"  # noqa: S608
+                " WHERE published_at IS NULL AND created_at <= now() - make_interval(secs => $1)"
+                f"{key_filter} ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED", *args)
+            for row in rows:
+                payload: dict[str, Any] = msgspec.json.decode(row["payload"])
+                try:
+                    await events.publish(sidecar, self.topic, row["event_type"], payload)
+                except Exception as exc:
+                    log.warning("outbox_publish_failed", table=self.table, outbox_id=row["id"],
+                                event_type=row["event_type"], error=type(exc).__name__)
+                    await conn.execute(f"UPDATE {self.table} SET attempts = attempts + 1"  # noqa: S608
+                                       " WHERE id = $1", row["id"])
+                    break
+                published.append(row["id"])
+            if published:
+                await conn.execute(f"UPDATE {self.table} SET published_at = now()"  # noqa: S608
+                                   " WHERE id = ANY($1::bigint[])", published)
+        return len(published)
+
+
+class Drainer:
+    """Background task that publishes what the inline publishers left behind.
+
+    It leaves rows younger than `min_age_s` to the publisher that wrote them, unless kicked.
+    """
+
+    def __init__(self, outbox: Outbox, pool: asyncpg.Pool, sidecar: Sidecar, *,
+                 interval_s: float, min_age_s: float) -> None:
+        self._outbox, self._pool, self._sidecar = outbox, pool, sidecar
+        self._interval_s, self._min_age_s = interval_s, min_age_s
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"{self._outbox.table}-drainer")
+
+    def kick(self) -> None:
+        """Drain now, fresh rows included."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval_s)
+            min_age = 0.0 if self._wake.is_set() else self._min_age_s
+            self._wake.clear()
+            try:
+                while await self._outbox.flush(self._pool, self._sidecar,
+                                               min_age_s=min_age) == self._outbox.batch:
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox_drain_failed", table=self._outbox.table,
+                            error=type(exc).__name__)
