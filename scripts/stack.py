@@ -406,12 +406,15 @@ class App:
     def sidecar_proc(self, sec: dict[str, str], run: dict[str, Any]) -> Proc:
         common = run.get("common", {})
         resources = (RUN_FILE.parent / common.get("resourcesPath", "../components")).resolve()
+        config = self.config
+        if endpoint := os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+            config = with_otel(config, endpoint)
         argv = [str(DAPR_BIN / "daprd"), "--app-id", self.app_id, "--app-port", str(self.port),
                 "--app-protocol", common.get("appProtocol", "http"),
                 "--app-channel-address", "127.0.0.1",
                 "--dapr-http-port", str(self.dapr_http), "--dapr-grpc-port", str(self.dapr_grpc),
                 "--metrics-port", str(self.metrics), "--dapr-listen-addresses", "127.0.0.1",
-                "--resources-path", str(resources), "--config", str(self.config),
+                "--resources-path", str(resources), "--config", str(config),
                 "--placement-host-address", common.get("placementHostAddress",
                                                        f"127.0.0.1:{PLACEMENT_PORT}"),
                 "--scheduler-host-address", common.get("schedulerHostAddress",
@@ -420,6 +423,21 @@ class App:
                 "--enable-app-health-check=false"]
         env = {"APP_API_TOKEN": sec["app-api-token"], "DAPR_API_TOKEN": sec["dapr-api-token"]}
         return Proc(f"{self.app_id}-dapr", argv, env=env)
+
+
+def with_otel(config: Path, endpoint: str, out_dir: Path = RUN) -> Path:
+    """A copy of a Dapr Configuration whose tracing exports to `endpoint` over OTLP/HTTP
+    (the same collector as the apps' OTEL_EXPORTER_OTLP_ENDPOINT)."""
+    from urllib.parse import urlsplit
+
+    doc = yaml.safe_load(config.read_text())
+    url = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
+    doc["spec"].setdefault("tracing", {})["otel"] = {
+        "endpointAddress": url.netloc, "isSecure": url.scheme == "https", "protocol": "http"}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / f"config-{config.stem}.yaml"
+    out.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return out
 
 
 def load_apps() -> tuple[dict[str, Any], list[App]]:
