@@ -14,7 +14,7 @@ source "$ROOT/scripts/versions.env"
 OUT="$ROOT/.local/dapr/.dapr/bin"
 WORK="$ROOT/.local/dapr-build"
 STAMP="$OUT/.stamp"
-want="dapr=$DAPR_RUNTIME_VERSION $(cat "$ROOT"/dapr/runtime/go.mod "$ROOT"/dapr/runtime/go.sum "$ROOT"/dapr/runtime/components/*.go "$ROOT"/dapr/runtime/cmd/*/*.go | sha256sum | cut -c1-16)"
+want="dapr=$DAPR_RUNTIME_VERSION $(cat "$ROOT"/dapr/runtime/go.mod "$ROOT"/dapr/runtime/go.sum "$ROOT"/dapr/runtime/components/*.go "$ROOT"/dapr/runtime/cmd/*/*.go "$ROOT"/dapr/runtime/patches/*.patch | sha256sum | cut -c1-16)"
 if [[ -x "$OUT/daprd" && -x "$OUT/placement" && -x "$OUT/scheduler" && -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
   echo "dapr runtime $DAPR_RUNTIME_VERSION: up to date ($OUT)"
   exit 0
@@ -32,6 +32,14 @@ cp -r "$src" "$WORK/dapr-src"
 chmod -R u+w "$WORK/dapr-src"
 printf '// Emptied by scripts/build-dapr.sh: components are registered by dapr/runtime/components.\npackage components\n' \
   > "$WORK/dapr-src/cmd/daprd/components/zz_notag.go"
+# Fixes carried until the pinned release has them (each patch says why).
+for p in "$ROOT"/dapr/runtime/patches/*.patch; do
+  echo "applying $(basename "$p")"
+  # The ceiling keeps git from treating the copy as part of this repository.
+  GIT_CEILING_DIRECTORIES="$WORK" git -C "$WORK/dapr-src" apply -p1 "$p"
+  grep -q "Patched (ecommerce-dapr" "$WORK/dapr-src/$(sed -n 's|^+++ b/||p' "$p" | head -1)" \
+    || { echo "error: $(basename "$p") did not apply" >&2; exit 1; }
+done
 go mod edit -replace "github.com/dapr/dapr=$WORK/dapr-src"
 go build -mod=mod -trimpath -ldflags "-s -w -X github.com/dapr/dapr/pkg/buildinfo.version=$DAPR_RUNTIME_VERSION" -o "$OUT/" ./cmd/daprd ./cmd/placement ./cmd/scheduler
 echo "$want" > "$STAMP"
