@@ -77,7 +77,7 @@ async def _settle(orders_db: asyncpg.Connection, user_ids: list[uuid.UUID],
     deadline = time.monotonic() + timeout
     while True:
         rows = await orders_db.fetch(
-            "SELECT id, status, cancel_reason, payment_method FROM orders"
+            "SELECT id, user_id, status, cancel_reason, payment_method FROM orders"
             " WHERE user_id = ANY($1::uuid[])", user_ids)
         if all(r["status"] in SETTLED for r in rows) or time.monotonic() > deadline:
             return list(rows)
@@ -105,6 +105,10 @@ async def _check(gateway: httpx.AsyncClient, dbs: tuple[asyncpg.Connection, asyn
                     if isinstance(r, httpx.Response) and r.status_code == 201}
     stored = {str(r["id"]) for r in rows}
     assert acknowledged <= stored
+    # ... and no POST made two (daprd retries an invocation whose connection broke; the
+    # gateway's own Idempotency-Key turns that replay into a read of the first order).
+    per_buyer = Counter(r["user_id"] for r in rows)
+    assert max(per_buyer.values(), default=0) <= 1, "one POST created two orders"
     # ... and each ended where its payment method says it should.
     for r in rows:
         if r["payment_method"] == "tok_decline":
