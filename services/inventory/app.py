@@ -11,10 +11,11 @@ import structlog
 from litestar import Litestar
 
 from services.common.app import build_app
+from services.common.outbox import Drainer
 from services.common.settings import Settings
 from services.inventory import controllers
 from services.inventory import settings as inventory_settings
-from services.inventory.service import Inventory
+from services.inventory.service import OUTBOX, Inventory
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -39,11 +40,17 @@ def create_app(settings: Settings) -> Litestar:
 
     async def start(app: Litestar) -> None:
         app.state.inventory = Inventory(app.state.db, app.state.sidecar, conf.reservation_ttl)
+        app.state.outbox_drainer = Drainer(OUTBOX, app.state.db, app.state.sidecar,
+                                           interval_s=2.0, min_age_s=1.0)
+        app.state.outbox_drainer.start()
         app.state.sweeper = asyncio.create_task(
             sweep_forever(app.state.inventory, conf.sweep_interval_seconds),
             name="reservation-sweeper")
 
     async def stop(app: Litestar) -> None:
+        drainer: Drainer | None = app.state.get("outbox_drainer")
+        if drainer is not None:
+            await drainer.stop()
         task: asyncio.Task[None] | None = app.state.get("sweeper")
         if task is not None:
             task.cancel()

@@ -187,3 +187,11 @@ async def lock_expired_order(conn: asyncpg.Connection, order_id: uuid.UUID) -> b
         "            AND r.status = 'reserved' AND r.expires_at < now()) "
         "FOR UPDATE OF o SKIP LOCKED", order_id)
     return bool(locked)
+
+
+async def add_outbox(conn: asyncpg.Connection,
+                     events: Sequence[tuple[uuid.UUID, str, str]]) -> None:
+    """(product_id, event_type, payload JSON) rows for services.common.outbox to publish."""
+    if events:
+        await conn.executemany("INSERT INTO stock_outbox (product_id, event_type, payload)"
+                               " VALUES ($1, $2, $3::jsonb)", events)

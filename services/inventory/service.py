@@ -2,7 +2,8 @@
 
 Every operation is one transaction that locks the order's row, then its stock rows in
 ascending product_id (see repository), so concurrent orders cannot oversell or deadlock.
-`stock.changed` is published after the transaction commits, with the row's version.
+`stock.changed` (with the row's version) is written to the outbox in the same transaction
+and published right after it commits (services/common/outbox.py).
 """
 
 from __future__ import annotations
@@ -13,15 +14,14 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 import asyncpg
-import httpx
 import msgspec
 import structlog
 
-from services.common import events
 from services.common.dapr import Sidecar
 from services.common.errors import DomainError, InvalidInput, NotFound
 from services.common.internal import CodedError
 from services.common.names import TOPIC_INVENTORY
+from services.common.outbox import Outbox
 from services.inventory import repository
 from services.inventory.schemas import (
     ReservationCreate,
@@ -34,6 +34,7 @@ from services.inventory.schemas import (
 log = structlog.get_logger(__name__)
 
 STOCK_CHANGED = "stock.changed"
+OUTBOX = Outbox("stock_outbox", TOPIC_INVENTORY)
 
 
 class OutOfStock(CodedError):
@@ -98,6 +99,7 @@ class Inventory:
                         raise RuntimeError(f"guarded reserve of {pid} failed under lock")
                     changed.append(row)
                 await repository.insert_lines(conn, req.order_id, lines, self.ttl)
+                await self._record(conn, changed)
         if unavailable:
             log.info("reservation_out_of_stock", order_id=str(req.order_id),
                      unavailable=[str(u) for u in unavailable])
@@ -143,6 +145,7 @@ class Inventory:
             if unavailable:
                 raise OutOfStock(unavailable)  # rolls the transaction back
             await repository.set_status(conn, order_id, "committed")
+            await self._record(conn, changed)
         await self._publish(changed)
         return ReservationRead(order_id=order_id, status="committed")
 
@@ -160,6 +163,7 @@ class Inventory:
             if status != "reserved":  # released, expired or out_of_stock: nothing is held
                 return ReservationRead(order_id=order_id, status=status)
             changed = await self._unhold(conn, order_id, "released")
+            await self._record(conn, changed)
         await self._publish(changed)
         return ReservationRead(order_id=order_id, status="released")
 
@@ -188,6 +192,7 @@ class Inventory:
                 if unavailable:
                     raise OutOfStock(unavailable)  # rolls the transaction back
             await repository.set_status(conn, order_id, "reserved", confirm=True)
+            await self._record(conn, changed)
         await self._publish(changed)
         return ReservationRead(order_id=order_id, status="reserved")
 
@@ -199,6 +204,7 @@ class Inventory:
                 if not await repository.lock_expired_order(conn, order_id):
                     continue  # confirmed, committed or released meanwhile, or being changed
                 changed = await self._unhold(conn, order_id, "expired")
+                await self._record(conn, changed)
             expired += 1
             log.info("reservation_expired", order_id=str(order_id))
             await self._publish(changed)
@@ -244,23 +250,28 @@ class Inventory:
                 raise CodedError(409, "below_reserved",
                                  f"on_hand cannot go below the {current['reserved']} units "
                                  "reserved for open orders", reserved=current["reserved"])
+            if changed:
+                await self._record(conn, [row])
         if changed:
             await self._publish([row])
         return stock_read(row)
 
     # -- events -------------------------------------------------------------------------------
-    async def _publish(self, rows: Sequence[asyncpg.Record]) -> None:
-        """stock.changed per row, after commit. A failure is logged, not raised: the change
-        is committed and the next change of the product carries the full state again."""
-        for row in rows:
-            data = StockChanged(product_id=row["product_id"], on_hand=row["on_hand"],
-                                reserved=row["reserved"],
-                                available=row["on_hand"] - row["reserved"],
-                                version=row["version"])
-            try:
-                await events.publish(self.sidecar, TOPIC_INVENTORY, STOCK_CHANGED,
-                                     msgspec.to_builtins(data))
-            except (DomainError, httpx.HTTPError) as exc:
-                log.warning("stock_changed_not_published", product_id=str(row["product_id"]),
-                            version=row["version"], error=str(exc))
+    @staticmethod
+    async def _record(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> None:
+        """Write stock.changed for each changed row to the outbox, in the caller's transaction."""
+        await repository.add_outbox(conn, [
+            (row["product_id"], STOCK_CHANGED, msgspec.json.encode(StockChanged(
+                product_id=row["product_id"], on_hand=row["on_hand"], reserved=row["reserved"],
+                available=row["on_hand"] - row["reserved"], version=row["version"])).decode())
+            for row in rows])
 
+    async def _publish(self, rows: Sequence[asyncpg.Record]) -> None:
+        """Publish what the committed transaction wrote to the outbox. A failure is logged, not
+        raised: the change is committed and the outbox drainer publishes it later."""
+        if not rows:
+            return
+        try:
+            await OUTBOX.flush(self.pool, self.sidecar)
+        except (DomainError, OSError, asyncpg.PostgresError) as exc:
+            log.warning("stock_changed_not_published_yet", error=str(exc))

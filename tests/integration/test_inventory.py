@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -315,6 +316,28 @@ async def test_every_change_publishes_stock_changed_with_a_version(
                              "reserved": 2, "available": 3, "version": 2}
     assert by_version[3] == {"type": "stock.changed", "product_id": a, "on_hand": 3,
                              "reserved": 0, "available": 3, "version": 3}
+
+
+async def test_an_event_left_in_the_outbox_by_a_crash_is_published(
+        db: asyncpg.Pool, secrets: dict[str, str]) -> None:
+    # What a crash between the commit and the publish leaves behind: a row nobody published.
+    product = str(uuid.uuid4())
+    payload = {"product_id": product, "on_hand": 7, "reserved": 0, "available": 7, "version": 1}
+    row_id = await db.fetchval(
+        "INSERT INTO stock_outbox (product_id, event_type, payload, created_at)"
+        " VALUES ($1, 'stock.changed', $2::jsonb, now() - interval '5 seconds') RETURNING id",
+        uuid.UUID(product), json.dumps(payload))
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if await db.fetchval("SELECT published_at FROM stock_outbox WHERE id = $1", row_id):
+            break
+        await asyncio.sleep(0.2)
+    else:
+        raise AssertionError("the outbox drainer did not publish the left-over event")
+    events = [e["data"] for e in await asyncio.to_thread(_stream, secrets)
+              if e["data"].get("product_id") == product]
+    assert events == [{"type": "stock.changed", **payload}]
+    await db.execute("DELETE FROM stock_outbox WHERE id = $1", row_id)
 
 
 # -- access control -------------------------------------------------------------------------
