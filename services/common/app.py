@@ -14,7 +14,6 @@ import structlog
 from litestar import Litestar, Request, get
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.middleware import AbstractMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.response import Response
@@ -39,22 +38,31 @@ class MetricsController(PrometheusController):
     path = "/metrics"
 
 
-class SidecarOnlyMiddleware(AbstractMiddleware):
-    """Refuse any call that did not come from this app's own daprd (APP_API_TOKEN)."""
+class SidecarOnlyGuard:
+    """Refuse any call that did not come from this app's own daprd (APP_API_TOKEN).
 
-    exclude = [f"^{p}" for p in OPEN_PATHS]
+    It wraps the whole ASGI handler, before routing, so an unknown path gets the same 401
+    as a known one and a caller without the token learns nothing about the routes.
+    """
 
     def __init__(self, app: Any, token: str) -> None:
-        super().__init__(app)
+        self.app = app
         self.token = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        sent = dict(scope["headers"]).get(HEADER_DAPR_API_TOKEN.encode(), b"")
-        if not hmac.compare_digest(sent, self.token):
-            resp = problem(401, "Unauthorized", "Calls must come through the Dapr sidecar")
-            await resp.to_asgi_response(app=None, request=Request(scope))(scope, receive, send)
-            return
+        # Litestar hands the lifespan to its router itself; only requests come here.
+        if not _is_open(scope["path"]):
+            sent = dict(scope["headers"]).get(HEADER_DAPR_API_TOKEN.encode(), b"")
+            if not hmac.compare_digest(sent, self.token):
+                resp = problem(401, "Unauthorized", "Calls must come through the Dapr sidecar")
+                await resp.to_asgi_response(app=None, request=Request(scope))(
+                    scope, receive, send)
+                return
         await self.app(scope, receive, send)
+
+
+def _is_open(path: str) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in OPEN_PATHS)
 
 
 def provide_sidecar(state: State) -> Sidecar:
@@ -140,10 +148,6 @@ def build_app(
         return Response(body, status_code=200 if ok else 503)
 
     middleware: list[Any] = list(extra_middleware)
-    if guarded and settings.app_api_token:
-        from litestar.middleware import DefineMiddleware
-
-        middleware.insert(0, DefineMiddleware(SidecarOnlyMiddleware, token=settings.app_api_token))
     prometheus = PrometheusConfig(app_name=settings.app_id, prefix="ecommerce",
                                   group_path=True, exclude=list(OPEN_PATHS))
 
@@ -167,6 +171,8 @@ def build_app(
         debug=False,
     )
     _document_errors_and_security(app)
+    if guarded and settings.app_api_token:
+        app.asgi_handler = SidecarOnlyGuard(app.asgi_handler, settings.app_api_token)
     return app
 
 

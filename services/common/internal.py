@@ -5,7 +5,7 @@ only exists with mTLS (Sentry). This platform runs daprd without mTLS in develop
 the policy can only apply its global default to every caller alike (docs/security.md). The
 apps enforce it instead: the calling sidecar adds `dapr-caller-app-id` with its own app id
 to every service invocation, and the app accepts only calls from its own sidecar
-(services.common.app.SidecarOnlyMiddleware).
+(services.common.app.SidecarOnlyGuard).
 """
 
 from __future__ import annotations

@@ -56,23 +56,41 @@ def _redact_rendered(_: object, __: str,
     return event
 
 
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stdout is when a line is emitted (test capture swaps it)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
 def configure(app_id: str, level: str = "INFO") -> None:
     """Route structlog and the standard library through one JSON renderer."""
+    def add_app_id(_: object, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        event.setdefault("app_id", app_id)  # also on lines from threads without the context
+        return event
+
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_app_id,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _redact,
     ]
+    # Everything ends in the one stdlib handler below: its lock keeps lines whole when threads
+    # log at once (the workflow runtime logs from its own threads).
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, _redact_rendered,
-                    structlog.processors.JSONRenderer()],
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(app_id=app_id)
-    handler = logging.StreamHandler(sys.stdout)
+    handler = _StdoutHandler()
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.format_exc_info, _redact_rendered,

@@ -55,6 +55,9 @@ async def test_services_refuse_calls_that_bypass_their_sidecar() -> None:
     async with httpx.AsyncClient() as c:
         r = await c.get("http://127.0.0.1:3002/api/products")
         is_problem(r, 401)
+        # an unknown path answers the same: no route discovery without the token
+        is_problem(await c.get("http://127.0.0.1:3002/api/nothing-here"), 401)
+        is_problem(await c.get("http://127.0.0.1:3004/internal/charges/x"), 401)
         # liveness stays open for probes
         assert (await c.get("http://127.0.0.1:3002/health")).status_code == 200
 

@@ -29,8 +29,11 @@ def hello() -> dict[str, str]:
 
 
 def client(start_traces: bool) -> TestClient[Litestar]:
+    # logging_config=None as in services.common.app: Litestar's default would reconfigure
+    # the standard library's logging that every line goes through.
     app = Litestar([hello], middleware=[DefineMiddleware(telemetry.RequestContextMiddleware,
-                                                         start_traces=start_traces)])
+                                                         start_traces=start_traces)],
+                   logging_config=None)
     return TestClient(app)
 
 
