@@ -43,6 +43,16 @@ def outgoing_headers() -> dict[str, str]:
     return _OUTGOING.get() or {}
 
 
+_CARRIED = ("traceparent", "tracestate", "x-request-id")
+
+
+def continue_trace(headers: dict[str, str] | None) -> None:
+    """Make `headers` (saved from an earlier request) the current trace context, for work
+    that runs outside that request, such as a workflow activity; None clears it."""
+    kept = {k: v for k, v in (headers or {}).items() if k in _CARRIED and isinstance(v, str)}
+    _OUTGOING.set(kept or None)
+
+
 def trace_id_of(traceparent: bytes | None) -> str | None:
     """The trace id of a valid W3C traceparent header, else None."""
     if not traceparent:

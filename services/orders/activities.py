@@ -23,7 +23,7 @@ import structlog
 from dapr.ext.workflow import WorkflowActivityContext
 from dapr.ext.workflow._durabletask.task import NonRetryableError
 
-from services.common import db
+from services.common import db, telemetry
 from services.common.dapr import Sidecar
 from services.common.money import fmt
 from services.common.names import INVENTORY, PAYMENTS
@@ -96,6 +96,8 @@ async def _deps() -> tuple[asyncpg.Pool, Sidecar]:
 
 
 def _order_id(payload: dict[str, Any]) -> uuid.UUID:
+    """The activity's order id; its calls and events continue the order's trace from here."""
+    telemetry.continue_trace(payload.get("trace"))
     return uuid.UUID(str(payload["order_id"]))
 
 

@@ -25,6 +25,7 @@ import grpc  # type: ignore[import-untyped]
 import msgspec
 import structlog
 
+from services.common import telemetry
 from services.common.auth import Identity
 from services.common.dapr import Sidecar
 from services.common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
@@ -313,8 +314,10 @@ async def schedule_workflow(workflows: WorkflowClient, order_id: uuid.UUID) -> b
     """Start the order's workflow; on failure the reconciler starts it later."""
     try:
         await asyncio.wait_for(
-            workflows.schedule_new_workflow(WORKFLOW_NAME, input={"order_id": str(order_id)},
-                                            instance_id=str(order_id)),
+            workflows.schedule_new_workflow(
+                WORKFLOW_NAME, input={"order_id": str(order_id),
+                                      "trace": telemetry.outgoing_headers()},
+                instance_id=str(order_id)),
             WORKFLOW_CALL_TIMEOUT_S)
     except Exception as exc:
         log.warning("workflow_schedule_failed", order_id=str(order_id), error=repr(exc))

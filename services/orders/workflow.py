@@ -88,21 +88,21 @@ def _must(ctx: wf.DaprWorkflowContext, activity: str, payload: dict[str, Any]) -
     raise RuntimeError(f"{activity} kept failing for order {ctx.instance_id}")
 
 
-def _set_status(ctx: wf.DaprWorkflowContext, order_id: str, to: str, expected: list[str],
+def _set_status(ctx: wf.DaprWorkflowContext, ref: dict[str, Any], to: str, expected: list[str],
                 reason: str | None = None) -> Steps:
-    result = yield from _must(ctx, "set_status", {"order_id": order_id, "to": to,
-                                                  "expected": expected, "reason": reason})
+    result = yield from _must(ctx, "set_status", {**ref, "to": to, "expected": expected,
+                                                  "reason": reason})
     if not result["applied"] and not ctx.is_replaying:
-        log.error("workflow_unexpected_status", order_id=order_id, wanted=to,
+        log.error("workflow_unexpected_status", order_id=ref["order_id"], wanted=to,
                   found=result["status"])
     ctx.set_custom_status(to)
     return result
 
 
-def _cancel(ctx: wf.DaprWorkflowContext, order_id: str, reason: str,
+def _cancel(ctx: wf.DaprWorkflowContext, ref: dict[str, Any], reason: str,
             expected: list[str]) -> Steps:
-    yield from _set_status(ctx, order_id, "cancelled", expected, reason)
-    return {"order_id": order_id, "status": "cancelled", "reason": reason}
+    yield from _set_status(ctx, ref, "cancelled", expected, reason)
+    return {"order_id": ref["order_id"], "status": "cancelled", "reason": reason}
 
 
 def _cancel_reason(data: Any) -> str:
@@ -121,7 +121,9 @@ def _cancel_requested(ctx: wf.DaprWorkflowContext) -> str | None:
 def order_workflow(ctx: wf.DaprWorkflowContext, payload: dict[str, Any]) -> Steps:
     """The checkout saga of one order; the instance id is the order id."""
     order_id = str(payload["order_id"])
-    ref = {"order_id": order_id}
+    # The trace context of the request that placed the order, so every activity's calls and
+    # events continue the checkout's trace (services.common.telemetry.continue_trace).
+    ref = {"order_id": order_id, "trace": payload.get("trace") or {}}
 
     ctx.set_custom_status("reserving")
     try:
@@ -130,36 +132,36 @@ def order_workflow(ctx: wf.DaprWorkflowContext, payload: dict[str, Any]) -> Step
     except wf.TaskFailedError:
         # Perhaps reserved before failing: give it back.
         yield from _must(ctx, "release_stock", ref)
-        return (yield from _cancel(ctx, order_id, "inventory_unavailable", ["pending"]))
+        return (yield from _cancel(ctx, ref, "inventory_unavailable", ["pending"]))
     if reserved["outcome"] == "skipped":
         return {"order_id": order_id, "status": reserved["status"], "skipped": True}
     if reserved["outcome"] != "reserved":
-        return (yield from _cancel(ctx, order_id, "out_of_stock", ["pending"]))
+        return (yield from _cancel(ctx, ref, "out_of_stock", ["pending"]))
 
     reason = _cancel_requested(ctx)
     if reason:
         yield from _must(ctx, "release_stock", ref)
-        return (yield from _cancel(ctx, order_id, reason, ["pending"]))
+        return (yield from _cancel(ctx, ref, reason, ["pending"]))
 
     ctx.set_custom_status("charging")
     charge = yield from _must(ctx, "charge_payment", ref)
     if charge["status"] != "succeeded":
         yield from _must(ctx, "release_stock", ref)
-        return (yield from _cancel(ctx, order_id, "payment_declined", ["pending"]))
+        return (yield from _cancel(ctx, ref, "payment_declined", ["pending"]))
     refund = {**ref, "charge_id": charge["charge_id"]}
     if charge.get("hold") != "confirmed":
         # The reservation lapsed before the payment went through and the units are gone.
         yield from _must(ctx, "refund_payment", refund)
         yield from _must(ctx, "release_stock", ref)
-        return (yield from _cancel(ctx, order_id, "out_of_stock", ["pending"]))
+        return (yield from _cancel(ctx, ref, "out_of_stock", ["pending"]))
 
     reason = _cancel_requested(ctx)
     if reason:
         yield from _must(ctx, "refund_payment", refund)
         yield from _must(ctx, "release_stock", ref)
-        return (yield from _cancel(ctx, order_id, reason, ["pending"]))
+        return (yield from _cancel(ctx, ref, reason, ["pending"]))
 
-    yield from _set_status(ctx, order_id, "processing", ["pending"])
+    yield from _set_status(ctx, ref, "processing", ["pending"])
 
     cancel = ctx.wait_for_external_event(EVENT_CANCEL)
     shipped = ctx.wait_for_external_event(EVENT_SHIPPED)
@@ -169,16 +171,16 @@ def order_workflow(ctx: wf.DaprWorkflowContext, payload: dict[str, Any]) -> Step
         reason = _cancel_reason(cancel.get_result()) if winner is cancel else "not_shipped_in_time"
         yield from _must(ctx, "refund_payment", refund)
         yield from _must(ctx, "release_stock", ref)
-        return (yield from _cancel(ctx, order_id, reason, ["processing"]))
+        return (yield from _cancel(ctx, ref, reason, ["processing"]))
 
     yield from _must(ctx, "commit_stock", ref)
-    yield from _set_status(ctx, order_id, "shipped", ["processing"])
+    yield from _set_status(ctx, ref, "shipped", ["processing"])
 
     delivered = ctx.wait_for_external_event(EVENT_DELIVERED)
     assumed = ctx.create_timer(ctx.current_utc_datetime + DELIVERY_DEADLINE)
     winner = yield wf.when_any([delivered, assumed])
     reason = None if winner is delivered else "delivery_assumed"
-    yield from _set_status(ctx, order_id, "delivered", ["shipped"], reason)
+    yield from _set_status(ctx, ref, "delivered", ["shipped"], reason)
     return {"order_id": order_id, "status": "delivered"}
 
 
