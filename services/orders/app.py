@@ -16,4 +16,6 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def create_app(settings: Settings) -> Litestar:
     return build_app(settings, route_handlers=controllers.ROUTES, migrations=MIGRATIONS,
                      on_startup=[workflow.start], on_shutdown=[workflow.stop],
-                     title="orders service")
+                     title="orders service",
+                     description="Orders, their status history and the checkout saga "
+                                 "(a Dapr Workflow).")
