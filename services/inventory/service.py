@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import timedelta
 
 import asyncpg
@@ -130,20 +130,9 @@ class Inventory:
                 raise CodedError(409, f"reservation_{status}",
                                  f"Reservation {order_id} is {status} and cannot be committed")
             lines = await repository.get_lines(conn, order_id)
-            await repository.lock_stock(conn, [r["product_id"] for r in lines])
-            unavailable: list[uuid.UUID] = []
-            for line in lines:
-                if status == "reserved":
-                    row = await repository.ship_reserved(conn, line["product_id"], line["quantity"])
-                else:  # expired: take the units again if nobody else has them
-                    row = await repository.ship_unreserved(conn, line["product_id"],
-                                                           line["quantity"])
-                if row is None:
-                    unavailable.append(line["product_id"])
-                else:
-                    changed.append(row)
-            if unavailable:
-                raise OutOfStock(unavailable)  # rolls the transaction back
+            # expired: the hold lapsed, so ship only if nobody else has taken the units
+            ship = repository.ship_reserved if status == "reserved" else repository.ship_unreserved
+            changed = await self._apply_all(conn, lines, ship)
             await repository.set_status(conn, order_id, "committed")
             await self._record(conn, changed)
         await self._publish(changed)
@@ -178,19 +167,9 @@ class Inventory:
             if status in ("released", "out_of_stock"):
                 raise CodedError(409, f"reservation_{status}",
                                  f"Reservation {order_id} is {status} and cannot be confirmed")
-            lines = await repository.get_lines(conn, order_id)
             if status == "expired":  # paid after the hold lapsed: hold again if still there
-                await repository.lock_stock(conn, [r["product_id"] for r in lines])
-                unavailable: list[uuid.UUID] = []
-                for line in lines:
-                    row = await repository.add_reserved(conn, line["product_id"],
-                                                        line["quantity"])
-                    if row is None:
-                        unavailable.append(line["product_id"])
-                    else:
-                        changed.append(row)
-                if unavailable:
-                    raise OutOfStock(unavailable)  # rolls the transaction back
+                lines = await repository.get_lines(conn, order_id)
+                changed = await self._apply_all(conn, lines, repository.add_reserved)
             await repository.set_status(conn, order_id, "reserved", confirm=True)
             await self._record(conn, changed)
         await self._publish(changed)
@@ -222,6 +201,26 @@ class Inventory:
                                    f"{order_id} reserved")
             changed.append(row)
         await repository.set_status(conn, order_id, status)
+        return changed
+
+    @staticmethod
+    async def _apply_all(conn: asyncpg.Connection, lines: Sequence[asyncpg.Record],
+                         update: Callable[[asyncpg.Connection, uuid.UUID, int],
+                                          Awaitable[asyncpg.Record | None]],
+                         ) -> list[asyncpg.Record]:
+        """Lock the lines' stock rows, then apply a guarded update to each: all or none
+        (OutOfStock, naming every line that failed, rolls the caller's transaction back)."""
+        await repository.lock_stock(conn, [r["product_id"] for r in lines])
+        changed: list[asyncpg.Record] = []
+        unavailable: list[uuid.UUID] = []
+        for line in lines:
+            row = await update(conn, line["product_id"], line["quantity"])
+            if row is None:
+                unavailable.append(line["product_id"])
+            else:
+                changed.append(row)
+        if unavailable:
+            raise OutOfStock(unavailable)
         return changed
 
     @staticmethod
