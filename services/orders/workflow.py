@@ -258,11 +258,18 @@ async def reconcile(app: Litestar, *, min_age_s: float = RECONCILE_MIN_AGE_S,
                                                      created_before=created_before,
                                                      limit=limit)
             for order_id in ids:
-                found = await service.ensure_workflow(app.state.workflow_client, order_id)
+                try:
+                    found = await service.ensure_workflow(app.state.workflow_client, order_id)
+                except Exception as exc:
+                    # One unreadable workflow (a state save cut short by a crash) must not
+                    # stop the pass from reaching the other pending orders.
+                    log.warning("reconcile_order_failed", order_id=str(order_id),
+                                error=repr(exc)[:300])
+                    found = "error"
                 counts[found] = counts.get(found, 0) + 1
         finally:
             await repository.unlock(conn, _RECONCILE_LOCK)
-    if counts.get("scheduled"):
+    if counts.get("scheduled") or counts.get("error"):
         log.warning("reconciled_orders", **counts)
     return counts
 
