@@ -50,6 +50,10 @@ WORKFLOW_NAME = "order"
 REPLAY_RECHECK_AFTER_S = 5.0
 # A workflow call that hangs (sidecar restarting) must not hold a request or the reconciler.
 WORKFLOW_CALL_TIMEOUT_S = 10.0
+# A pending order's workflow that has not moved for this long is stalled, not working: a
+# crash of orders and its sidecar together can leave an instance whose actor never runs.
+STALLED_AFTER_S = 45.0
+_TERMINAL = ("COMPLETED", "FAILED", "TERMINATED")
 # How long PATCH /status waits for the workflow to apply a change before answering 202.
 STATUS_WAIT_S = 5.0
 
@@ -83,6 +87,10 @@ class WorkflowClient(Protocol):
 
     async def raise_workflow_event(self, instance_id: str, event_name: str, *,
                                    data: Any = None) -> None: ...
+
+    async def terminate_workflow(self, instance_id: str) -> None: ...
+
+    async def purge_workflow(self, instance_id: str) -> None: ...
 
 
 # -- pure helpers (unit-tested) --------------------------------------------------------------
@@ -336,13 +344,42 @@ async def ensure_workflow(workflows: WorkflowClient, order_id: uuid.UUID) -> str
     if state is None:
         return "scheduled" if await schedule_workflow(workflows, order_id) else "failed"
     status = getattr(state.runtime_status, "name", str(state.runtime_status))
-    if status in ("COMPLETED", "FAILED", "TERMINATED"):
+    if status in _TERMINAL:
         # A finished workflow with a pending order: never re-run it (its steps already ran);
         # an operator has to look. The orchestrator is written so that this cannot happen.
         log.error("pending_order_with_finished_workflow", order_id=str(order_id),
                   workflow_status=status)
         return status
+    updated = getattr(state, "last_updated_at", None)
+    if isinstance(updated, datetime):
+        idle = (datetime.now(UTC) - (updated if updated.tzinfo else
+                                      updated.replace(tzinfo=UTC))).total_seconds()
+        if idle > STALLED_AFTER_S:
+            return await restart_stalled(workflows, order_id, status, idle)
     return "running"
+
+
+async def restart_stalled(workflows: WorkflowClient, order_id: uuid.UUID, status: str,
+                          idle: float) -> str:
+    """Replace the stalled workflow of a pending order with a fresh one.
+
+    Safe because the order is still pending and every activity is idempotent by order id
+    (the reservation and the charge return what they did the first time).
+    """
+    log.warning("workflow_stalled", order_id=str(order_id), workflow_status=status,
+                idle_s=round(idle))
+    instance = str(order_id)
+    await asyncio.wait_for(workflows.terminate_workflow(instance), WORKFLOW_CALL_TIMEOUT_S)
+    for _ in range(25):
+        state = await asyncio.wait_for(
+            workflows.get_workflow_state(instance, fetch_payloads=False),
+            WORKFLOW_CALL_TIMEOUT_S)
+        if state is None or getattr(state.runtime_status, "name", "") in _TERMINAL:
+            break
+        await asyncio.sleep(0.2)
+    # Raises while the instance is not terminal: the next reconcile pass tries again.
+    await asyncio.wait_for(workflows.purge_workflow(instance), WORKFLOW_CALL_TIMEOUT_S)
+    return "restarted" if await schedule_workflow(workflows, order_id) else "failed"
 
 
 # -- status requests -------------------------------------------------------------------------

@@ -269,7 +269,7 @@ async def reconcile(app: Litestar, *, min_age_s: float = RECONCILE_MIN_AGE_S,
                 counts[found] = counts.get(found, 0) + 1
         finally:
             await repository.unlock(conn, _RECONCILE_LOCK)
-    if counts.get("scheduled") or counts.get("error"):
+    if counts.get("scheduled") or counts.get("restarted") or counts.get("error"):
         log.warning("reconciled_orders", **counts)
     return counts
 
