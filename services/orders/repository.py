@@ -180,6 +180,17 @@ async def pending_order_ids(conn: Conn, *, older_than_s: float, created_before: 
     return [r["id"] for r in rows]
 
 
+async def claim_workflow_start(conn: Conn, order_id: uuid.UUID, *, quiet_s: float) -> bool:
+    """True for the one caller allowed to schedule the pending order's workflow now: no
+    start was requested for it in the last `quiet_s` seconds."""
+    claimed = await conn.fetchval(
+        "UPDATE orders SET workflow_scheduled_at = now() WHERE id = $1 AND status = 'pending'"
+        " AND (workflow_scheduled_at IS NULL"
+        "      OR workflow_scheduled_at < now() - make_interval(secs => $2)) RETURNING id",
+        order_id, quiet_s)
+    return claimed is not None
+
+
 async def try_lock(conn: Conn, key: int) -> bool:
     """A session-level advisory lock (one reconciler at a time across replicas)."""
     got: bool = await conn.fetchval("SELECT pg_try_advisory_lock($1)", key)

@@ -53,6 +53,8 @@ WORKFLOW_CALL_TIMEOUT_S = 10.0
 # A pending order's workflow that has not moved for this long is stalled, not working: a
 # crash of orders and its sidecar together can leave an instance whose actor never runs.
 STALLED_AFTER_S = 45.0
+# How long a requested start may take to show before another caller may request it again.
+START_QUIET_S = 30.0
 _TERMINAL = ("COMPLETED", "FAILED", "TERMINATED")
 # How long PATCH /status waits for the workflow to apply a change before answering 202.
 STATUS_WAIT_S = 5.0
@@ -284,6 +286,8 @@ async def create_order(pool: asyncpg.Pool, sidecar: Sidecar, workflows: Workflow
     async with pool.acquire() as conn:
         async with conn.transaction():
             inserted = await repository.insert_order(conn, new)
+            if inserted:  # this request schedules the workflow, below
+                await repository.claim_workflow_start(conn, order_id, quiet_s=0)
         if not inserted:
             assert idempotency_key is not None  # only the idempotency key can conflict
             existing = await repository.find_by_idempotency_key(conn, identity.user_id,
@@ -311,7 +315,7 @@ async def _replay(pool: asyncpg.Pool, workflows: WorkflowClient, row: asyncpg.Re
         raise InvalidInput("This Idempotency-Key was already used with a different request")
     age = (datetime.now(UTC) - row["created_at"]).total_seconds()
     if row["status"] == "pending" and age > REPLAY_RECHECK_AFTER_S:
-        await ensure_workflow(workflows, row["id"])
+        await ensure_workflow(pool, workflows, row["id"])
     async with pool.acquire() as conn:
         fresh = await repository.get_order(conn, row["id"])
         assert fresh is not None
@@ -333,7 +337,8 @@ async def schedule_workflow(workflows: WorkflowClient, order_id: uuid.UUID) -> b
     return True
 
 
-async def ensure_workflow(workflows: WorkflowClient, order_id: uuid.UUID) -> str:
+async def ensure_workflow(pool: asyncpg.Pool, workflows: WorkflowClient,
+                          order_id: uuid.UUID) -> str:
     """Schedule the workflow of a pending order if it has none; never re-run a finished one.
 
     Returns what was found: "scheduled", "running" or the terminal runtime status.
@@ -342,6 +347,10 @@ async def ensure_workflow(workflows: WorkflowClient, order_id: uuid.UUID) -> str
         workflows.get_workflow_state(str(order_id), fetch_payloads=False),
         WORKFLOW_CALL_TIMEOUT_S)
     if state is None:
+        # Not there yet may mean "being started": schedule only if no start was requested
+        # recently (a start becomes visible only once its actor has run).
+        if not await repository.claim_workflow_start(pool, order_id, quiet_s=START_QUIET_S):
+            return "starting"
         return "scheduled" if await schedule_workflow(workflows, order_id) else "failed"
     status = getattr(state.runtime_status, "name", str(state.runtime_status))
     if status in _TERMINAL:
@@ -351,10 +360,11 @@ async def ensure_workflow(workflows: WorkflowClient, order_id: uuid.UUID) -> str
                   workflow_status=status)
         return status
     updated = getattr(state, "last_updated_at", None)
-    if isinstance(updated, datetime):
+    if isinstance(updated, datetime) and updated.year >= 2000:  # unset reads as the epoch
         idle = (datetime.now(UTC) - (updated if updated.tzinfo else
                                       updated.replace(tzinfo=UTC))).total_seconds()
-        if idle > STALLED_AFTER_S:
+        if idle > STALLED_AFTER_S and await repository.claim_workflow_start(
+                pool, order_id, quiet_s=STALLED_AFTER_S):
             return await restart_stalled(workflows, order_id, status, idle)
     return "running"
 

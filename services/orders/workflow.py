@@ -259,7 +259,8 @@ async def reconcile(app: Litestar, *, min_age_s: float = RECONCILE_MIN_AGE_S,
                                                      limit=limit)
             for order_id in ids:
                 try:
-                    found = await service.ensure_workflow(app.state.workflow_client, order_id)
+                    found = await service.ensure_workflow(app.state.db,
+                                                          app.state.workflow_client, order_id)
                 except Exception as exc:
                     # One unreadable workflow (a state save cut short by a crash) must not
                     # stop the pass from reaching the other pending orders.
