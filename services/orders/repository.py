@@ -180,14 +180,17 @@ async def pending_order_ids(conn: Conn, *, older_than_s: float, created_before: 
     return [r["id"] for r in rows]
 
 
-async def claim_workflow_start(conn: Conn, order_id: uuid.UUID, *, quiet_s: float) -> bool:
+async def claim_workflow_start(conn: Conn, order_id: uuid.UUID, *, quiet_s: float,
+                               requested_before: datetime | None = None) -> bool:
     """True for the one caller allowed to schedule the pending order's workflow now: no
-    start was requested for it in the last `quiet_s` seconds."""
+    start was requested for it in the last `quiet_s` seconds, or the last one was requested
+    before `requested_before` (by a process that has since crashed)."""
     claimed = await conn.fetchval(
         "UPDATE orders SET workflow_scheduled_at = now() WHERE id = $1 AND status = 'pending'"
         " AND (workflow_scheduled_at IS NULL"
-        "      OR workflow_scheduled_at < now() - make_interval(secs => $2)) RETURNING id",
-        order_id, quiet_s)
+        "      OR workflow_scheduled_at < now() - make_interval(secs => $2)"
+        "      OR workflow_scheduled_at < $3::timestamptz) RETURNING id",
+        order_id, quiet_s, requested_before)
     return claimed is not None
 
 

@@ -338,7 +338,8 @@ async def schedule_workflow(workflows: WorkflowClient, order_id: uuid.UUID) -> b
 
 
 async def ensure_workflow(pool: asyncpg.Pool, workflows: WorkflowClient,
-                          order_id: uuid.UUID) -> str:
+                          order_id: uuid.UUID, *, requested_before: datetime | None = None,
+                          ) -> str:
     """Schedule the workflow of a pending order if it has none; never re-run a finished one.
 
     Returns what was found: "scheduled", "running" or the terminal runtime status.
@@ -349,7 +350,8 @@ async def ensure_workflow(pool: asyncpg.Pool, workflows: WorkflowClient,
     if state is None:
         # Not there yet may mean "being started": schedule only if no start was requested
         # recently (a start becomes visible only once its actor has run).
-        if not await repository.claim_workflow_start(pool, order_id, quiet_s=START_QUIET_S):
+        if not await repository.claim_workflow_start(pool, order_id, quiet_s=START_QUIET_S,
+                                                     requested_before=requested_before):
             return "starting"
         return "scheduled" if await schedule_workflow(workflows, order_id) else "failed"
     status = getattr(state.runtime_status, "name", str(state.runtime_status))

@@ -259,8 +259,11 @@ async def reconcile(app: Litestar, *, min_age_s: float = RECONCILE_MIN_AGE_S,
                                                      limit=limit)
             for order_id in ids:
                 try:
+                    # After a restart, a start requested by the process that crashed may
+                    # be retried at once: created_before is this process's start time.
                     found = await service.ensure_workflow(app.state.db,
-                                                          app.state.workflow_client, order_id)
+                                                          app.state.workflow_client, order_id,
+                                                          requested_before=created_before)
                 except Exception as exc:
                     # One unreadable workflow (a state save cut short by a crash) must not
                     # stop the pass from reaching the other pending orders.
