@@ -577,25 +577,21 @@ def _up(timeout: float) -> dict[str, str]:
     return sec
 
 
-def restart_app(app_id: str, *, kill: bool = False, sidecar: bool = True,
+def restart_app(app_id: str, *, kill: bool = False, app: bool = True, sidecar: bool = True,
                 timeout: float = 90.0) -> None:
-    """Stop (or SIGKILL, like a crash) one app and, by default, its sidecar; start them again."""
+    """Stop (or SIGKILL, like a crash) one app, its sidecar or both; start them again and
+    wait until the app is ready."""
     sec = json.loads(SECRETS_FILE.read_text())
     run, _ = load_apps()
-    app = app_by_id(app_id)
-    procs = [app.app_proc(sec)] + ([app.sidecar_proc(sec, run)] if sidecar else [])
+    target = app_by_id(app_id)
+    procs = {p.name: p for p in (target.app_proc(sec), target.sidecar_proc(sec, run))}
+    chosen = [p for p, wanted in zip(procs.values(), (app, sidecar), strict=True) if wanted]
     with stack_lock():
-        _restart(app, procs, kill, timeout, sec, run)
-
-
-def _restart(app: App, procs: list[Proc], kill: bool, timeout: float, sec: dict[str, str],
-             run: dict[str, Any]) -> None:
-    for p in procs:
-        p.kill() if kill else p.stop()
-    for p in reversed(procs):
-        p.start()
-    wait_ready([app], {p.name: p for p in [app.app_proc(sec), app.sidecar_proc(sec, run)]},
-               timeout)
+        for p in chosen:
+            p.kill() if kill else p.stop()
+        for p in reversed(chosen):
+            p.start()
+        wait_ready([target], procs, timeout)
 
 
 def seed() -> None:

@@ -112,6 +112,14 @@ def sidecar_url(app_id: str) -> str:
     return f"http://127.0.0.1:{stack.app_by_id(app_id).dapr_http}"
 
 
+def invoker(caller: str, callee: str, dapr_headers: dict[str, str]) -> httpx.AsyncClient:
+    """A client that calls `callee`'s routes the way the `caller` app does: through the
+    caller's sidecar (so daprd sets dapr-caller-app-id)."""
+    return httpx.AsyncClient(base_url=f"{sidecar_url(caller)}/v1.0/invoke/{callee}/method",
+                             headers=dapr_headers, timeout=30,
+                             limits=httpx.Limits(max_connections=100))
+
+
 @pytest.fixture(scope="session")
 def dapr_headers(secrets: dict[str, str]) -> dict[str, str]:
     """Headers a caller of a daprd HTTP API needs (DAPR_API_TOKEN)."""

@@ -17,7 +17,6 @@ shown in the feed.
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import Mapping
@@ -37,6 +36,7 @@ from services.common.errors import DomainError, InvalidInput, NotFound
 from services.common.events import DROP, RETRY, SUCCESS, CloudEvent
 from services.common.money import fmt
 from services.common.names import EMAIL
+from services.common.settings import ConfigError, positive_int_overrides
 from services.notifications import repository
 from services.notifications.schemas import (
     STATUSES,
@@ -109,17 +109,11 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def load_config(env: Mapping[str, str] | None = None) -> Config:
-    env = os.environ if env is None else env
-    raw = env.get(MAX_ATTEMPTS_ENV) or str(DEFAULT_MAX_ATTEMPTS)
-    try:
-        attempts = int(raw)
-    except ValueError:
-        attempts = 0
-    if not 1 <= attempts <= 100:
-        from services.common.settings import ConfigError
-
-        raise ConfigError(f"{MAX_ATTEMPTS_ENV} must be an integer from 1 to 100, got {raw!r}")
-    return Config(max_attempts=attempts)
+    """`NOTIFICATIONS_MAX_ATTEMPTS` (1 to 100); a bad value stops start-up."""
+    config = positive_int_overrides(Config, "NOTIFICATIONS", dict(env) if env is not None else None)
+    if config.max_attempts > 100:
+        raise ConfigError(f"{MAX_ATTEMPTS_ENV} must be at most 100, got {config.max_attempts}")
+    return config
 
 
 class BadEvent(Exception):

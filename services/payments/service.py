@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
+from typing import TypeVar
 
 import asyncpg
 import msgspec
@@ -29,6 +30,7 @@ from services.payments.provider import Provider, ProviderError
 from services.payments.schemas import ChargeCreate, ChargeRead, RefundCreate, RefundRead
 
 log = structlog.get_logger(__name__)
+_R = TypeVar("_R")
 
 # A provider call older than this is presumed dead and may be taken over.
 LEASE = timedelta(seconds=15)
@@ -103,15 +105,10 @@ class Payments:
         return charge_read(row)
 
     async def _settle_charge(self, row: asyncpg.Record) -> asyncpg.Record:
-        try:
-            result = await self.provider.charge(
-                idempotency_key=row["idempotency_key"], amount=row["amount"],
-                currency=row["currency"], payment_method=row["payment_method"])
-        except ProviderError as exc:
-            await repository.release_charge_lease(self.pool, row["id"])
-            log.warning("provider_charge_failed", charge_id=str(row["id"]), error=str(exc))
-            raise Unavailable("The payment provider is unavailable; retry with the same "
-                              "idempotency_key") from exc
+        result = await _from_provider(
+            self.provider.charge(idempotency_key=row["idempotency_key"], amount=row["amount"],
+                                 currency=row["currency"], payment_method=row["payment_method"]),
+            lambda: repository.release_charge_lease(self.pool, row["id"]), "charge", row["id"])
         settled = await repository.settle_charge(
             self.pool, row["id"], succeeded=result.succeeded,
             decline_reason=result.decline_reason, provider_ref=result.reference)
@@ -175,15 +172,12 @@ class Payments:
     async def _settle_refund(self, record: asyncpg.Record) -> asyncpg.Record:
         charge = await repository.get_charge(self.pool, record["charge_id"])
         assert charge is not None
-        try:
-            result = await self.provider.refund(
-                idempotency_key=record["idempotency_key"], charge_reference=charge["provider_ref"],
-                amount=record["amount"], currency=charge["currency"])
-        except ProviderError as exc:
-            await repository.release_refund_lease(self.pool, record["id"])
-            log.warning("provider_refund_failed", refund_id=str(record["id"]), error=str(exc))
-            raise Unavailable("The payment provider is unavailable; retry with the same "
-                              "idempotency_key") from exc
+        result = await _from_provider(
+            self.provider.refund(idempotency_key=record["idempotency_key"],
+                                 charge_reference=charge["provider_ref"],
+                                 amount=record["amount"], currency=charge["currency"]),
+            lambda: repository.release_refund_lease(self.pool, record["id"]), "refund",
+            record["id"])
         if not result.succeeded:
             async with self.pool.acquire() as conn, conn.transaction():
                 failed = await repository.fail_refund(conn, record["id"])
@@ -224,3 +218,16 @@ class Payments:
                                  "being processed; retry shortly")
             await asyncio.sleep(POLL_SECONDS)
 
+
+async def _from_provider(call: Awaitable[_R], release: Callable[[], Awaitable[None]],
+                         what: str, record_id: uuid.UUID) -> _R:
+    """The provider's answer; when it fails, give up the lease (`release`) so a retry with
+    the same idempotency key can try again, and answer 503."""
+    try:
+        result = await call
+    except ProviderError as exc:
+        await release()
+        log.warning(f"provider_{what}_failed", record_id=str(record_id), error=str(exc))
+        raise Unavailable("The payment provider is unavailable; retry with the same "
+                          "idempotency_key") from exc
+    return result

@@ -20,24 +20,19 @@ import pytest
 
 from services.common.dapr import Sidecar
 from services.inventory.service import Inventory
-from tests.conftest import is_problem, sidecar_url, stack
+from tests.conftest import invoker, is_problem, sidecar_url, stack
 
 
 @pytest.fixture(scope="module")
 async def orders(dapr_headers: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
     """Invokes inventory as the orders app does (through the orders sidecar)."""
-    async with httpx.AsyncClient(
-            base_url=f"{sidecar_url('orders')}/v1.0/invoke/inventory/method",
-            headers=dapr_headers, timeout=30,
-            limits=httpx.Limits(max_connections=100)) as client:
+    async with invoker("orders", "inventory", dapr_headers) as client:
         yield client
 
 
 @pytest.fixture(scope="module")
 async def products(dapr_headers: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-            base_url=f"{sidecar_url('products')}/v1.0/invoke/inventory/method",
-            headers=dapr_headers, timeout=30) as client:
+    async with invoker("products", "inventory", dapr_headers) as client:
         yield client
 
 

@@ -15,16 +15,13 @@ import httpx
 import pytest
 
 from services.payments.service import digest
-from tests.conftest import is_problem, sidecar_url, stack
+from tests.conftest import invoker, is_problem, sidecar_url, stack
 
 
 @pytest.fixture(scope="module")
 async def orders(dapr_headers: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
     """Invokes payments as the orders app does (through the orders sidecar)."""
-    async with httpx.AsyncClient(
-            base_url=f"{sidecar_url('orders')}/v1.0/invoke/payments/method",
-            headers=dapr_headers, timeout=30,
-            limits=httpx.Limits(max_connections=100)) as client:
+    async with invoker("orders", "payments", dapr_headers) as client:
         yield client
 
 

@@ -9,7 +9,6 @@ POST died with the process after the commit), charges and refunds from the payme
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections import Counter
@@ -40,15 +39,6 @@ def sidecar_wedged_since(offset: int) -> bool:
     with SIDECAR_LOG.open("rb") as fh:
         fh.seek(offset)
         return WEDGED.encode() in fh.read()
-
-
-def restart_sidecar_only(app_id: str) -> None:
-    """SIGKILL one app's daprd (the app keeps running) and start it again."""
-    sec = json.loads(stack.SECRETS_FILE.read_text())
-    run, _ = stack.load_apps()
-    app = stack.app_by_id(app_id)
-    with stack.stack_lock():
-        stack._restart(app, [app.sidecar_proc(sec, run)], True, 90.0, sec, run)
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +159,7 @@ async def test_orders_sidecar_killed_while_checkouts_are_in_flight(
     offset = log_size()
     placing = asyncio.create_task(_place_many(gateway, buyers, product, declined))
     await asyncio.sleep(0.4)
-    await asyncio.to_thread(restart_sidecar_only, "orders")
+    await asyncio.to_thread(stack.restart_app, "orders", kill=True, app=False)
     responses = await placing
     summary = await _check(gateway, dbs, buyers, product, responses, offset)
     assert summary["orders"] > 0
