@@ -28,7 +28,8 @@ func init() {
 	secretstoresLoader.DefaultRegistry.RegisterComponent(sskubernetes.NewKubernetesSecretStore, "kubernetes")
 	bindingsLoader.DefaultRegistry.RegisterOutputBinding(smtp.NewSMTP, "smtp")
 	// sqlite: one machine (dapr run -f); mdns: docker-compose; kubernetes: clusters.
-	nrLoader.DefaultRegistry.RegisterComponent(nrsqlite.NewResolver, "sqlite")
+	// sqlite answers are reused for a second (nrcache.go): it queries on every call.
+	nrLoader.DefaultRegistry.RegisterComponent(withResolveCache(nrsqlite.NewResolver), "sqlite")
 	nrLoader.DefaultRegistry.RegisterComponent(nrmdns.NewResolver, "mdns")
 	nrLoader.DefaultRegistry.RegisterComponent(nrkubernetes.NewResolver, "kubernetes")
 }
