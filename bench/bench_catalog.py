@@ -1,6 +1,11 @@
-"""Catalog throughput and latency with wrk: through the gateway (gateway app, its daprd,
-the products daprd, the products app) versus the products service called directly (with
-the app token daprd would send), for the cached listing and for a search, in one run.
+"""Catalog throughput and latency with wrk, for the cached listing and for a search, in
+one run, three ways:
+
+- gateway: an anonymous client of the public API; the gateway answers from its edge cache
+  after checking the catalog version through its sidecar (services/gateway/edgecache.py);
+- no-cache: the same request with `Cache-Control: no-cache`, which the gateway forwards
+  through both sidecars to the products service (its own cache in Dapr answers);
+- direct: the products service called directly (with the app token daprd would send).
 
     .venv/bin/python bench/bench_catalog.py [--duration 10] [--connections 32] [--rate 500]
 
@@ -119,12 +124,14 @@ def measure(target: str, base: str, headers: dict[str, str], query: str, path: s
                   report["p99_us"] / 1000, report["non2xx"], report["socket_errors"])
 
 
-def check(url: str, headers: dict[str, str]) -> None:
+def check(url: str, headers: dict[str, str]) -> str:
+    """Fail unless `url` lists products; the answer's x-cache header (gateway only)."""
     req = urllib.request.Request(url, headers=headers)  # noqa: S310 (loopback only)
     with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310
         body = json.loads(r.read())
     if r.status != 200 or not body.get("items"):
         raise SystemExit(f"{url} answered {r.status} with no items: is the catalog seeded?")
+    return r.headers.get("x-cache", "-")
 
 
 def main() -> int:
@@ -139,10 +146,14 @@ def main() -> int:
         print("wrk is not installed (scripts/bootstrap.sh installs it)", file=sys.stderr)
         return 1
     token = json.loads(SECRETS.read_text())["app-api-token"]
-    targets = {"gateway": (GATEWAY, {}), "direct": (DIRECT, {"dapr-api-token": token})}
+    targets = {"gateway": (GATEWAY, {}), "no-cache": (GATEWAY, {"cache-control": "no-cache"}),
+               "direct": (DIRECT, {"dapr-api-token": token})}
     for base, headers in targets.values():
         for path in QUERIES.values():
-            check(base + path, headers)  # also warms the cache
+            check(base + path, headers)  # also warms the caches
+    for path in QUERIES.values():
+        edge = check(GATEWAY + path, {})
+        print(f"gateway {path}: x-cache {edge}")
 
     results: list[Result] = []
     for query, path in QUERIES.items():
@@ -158,17 +169,27 @@ def main() -> int:
     print(f"\nwrk, {args.connections} connections x {args.duration}s (saturation); "
           f"{args.rate_connections} connections paced to {args.rate}/s x "
           f"{args.rate_duration}s (fixed rate)\n")
-    print(f"{'query':<8} {'target':<8} {'mode':<11} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+    print(f"{'query':<8} {'target':<9} {'mode':<11} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'non-2xx':>8} {'errors':>7}")
     for r in results:
-        print(f"{r.query:<8} {r.target:<8} {r.mode:<11} {r.rps:>8.0f} {r.p50_ms:>8.2f} "
+        print(f"{r.query:<8} {r.target:<9} {r.mode:<11} {r.rps:>8.0f} {r.p50_ms:>8.2f} "
               f"{r.p99_ms:>8.2f} {r.non2xx:>8} {r.errors:>7}")
     print()
     for query in QUERIES:
         by = {r.target: r for r in results if r.query == query and r.mode == "saturation"}
-        print(f"{query}: gateway / direct = {by['gateway'].rps / by['direct'].rps:.2f} "
-              f"of the throughput, p99 {by['gateway'].p99_ms:.1f} ms vs "
-              f"{by['direct'].p99_ms:.1f} ms")
+        for target in ("gateway", "no-cache"):
+            print(f"{query}: {target} / direct = {by[target].rps / by['direct'].rps:.2f} of "
+                  f"the throughput, p99 {by[target].p99_ms:.1f} ms vs {by['direct'].p99_ms:.1f} ms")
+    listing = {r.target: r for r in results if r.query == "listing" and r.mode == "saturation"}
+    paced = {r.target: r for r in results if r.query == "listing" and r.mode != "saturation"}
+    print("\ntargets (issue 5), cached listing through the gateway:")
+    for what, value, ok in (
+            ("req/s >= 1500", f"{listing['gateway'].rps:.0f}", listing["gateway"].rps >= 1500),
+            (f"p99 < 20 ms at {args.rate}/s", f"{paced['gateway'].p99_ms:.1f} ms",
+             paced["gateway"].p99_ms < 20),
+            ("gateway / direct >= 0.5", f"{listing['gateway'].rps / listing['direct'].rps:.2f}",
+             listing["gateway"].rps >= 0.5 * listing["direct"].rps)):
+        print(f"  {what:<24} {value:>9}  {'PASS' if ok else 'FAIL'}")
     bad = [r for r in results if r.non2xx or r.errors]
     if bad:
         print("\nsome requests failed: see the non-2xx and errors columns", file=sys.stderr)

@@ -41,3 +41,7 @@ TOKEN_AUDIENCE: Final = "ecommerce-api"  # noqa: S105 (a name, not a secret)
 TOKEN_ALGORITHM: Final = "ES256"  # noqa: S105 (a name, not a secret)
 # The caller's network address as seen by the gateway (set by the gateway only).
 HEADER_CLIENT_IP: Final = "x-client-ip"
+# On a public read: the catalog version (`<cache key>=<value>` in the `cache` store) the
+# body is valid under. The gateway keeps such answers and reuses one only while that key
+# still holds that value (services/gateway/edgecache.py); never passed on to clients.
+HEADER_CACHE_VERSION: Final = "x-cache-version"

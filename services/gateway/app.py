@@ -16,7 +16,7 @@ from services.common.app import build_app
 from services.common.dapr import Sidecar
 from services.common.names import BACKEND_APPS
 from services.common.settings import Settings
-from services.gateway import openapi, ratelimit
+from services.gateway import edgecache, openapi, ratelimit
 from services.gateway.auth import Authenticator
 from services.gateway.proxy import Proxy, Upstream
 
@@ -92,11 +92,13 @@ def create_app(settings: Settings) -> Litestar:
         path="/docs/assets", directories=[openapi.SWAGGER_STATIC], include_in_schema=False,
         cache_control=None)
     limits = ratelimit.load_settings()  # fails fast on a malformed RATE_LIMIT_* variable
+    edge = edgecache.load_settings(os.environ)
 
     async def start(app: Litestar) -> None:
         app.state.authenticator = Authenticator(app.state.sidecar)
         app.state.upstream = Upstream(settings.dapr_http_url, settings.dapr_api_token)
         app.state.ratelimiter = ratelimit.RateLimiter(app.state.sidecar, limits)
+        app.state.edgecache = edgecache.EdgeCache(edge)
         app.state.openapi = openapi.OpenAPIAggregator(
             app.state.sidecar, ttl=float(os.environ.get("OPENAPI_TTL_SECONDS", "60")))
 

@@ -8,6 +8,10 @@ headers that matter, through one pooled client to the gateway's sidecar.
 (`/health`), so a probe (and bench/bench_gateway.py) can measure the whole public hop
 (gateway, both sidecars, the service) on a route every service has.
 
+An anonymous GET that a service marked reusable may be answered by the gateway's edge cache
+after one version check in the `cache` store (services/gateway/edgecache.py); responses say
+`x-cache: hit` or `miss` on those routes.
+
 The upstream client is aiohttp rather than httpx: on this hop it costs about a third of
 the CPU per request (measured with bench/bench_gateway.py; see bench/README.md).
 """
@@ -35,8 +39,10 @@ from services.common.errors import (
     Unavailable,
     problem,
 )
-from services.common.names import BACKEND_APPS, HEADER_CLIENT_IP
+from services.common.names import BACKEND_APPS, HEADER_CACHE_VERSION, HEADER_CLIENT_IP
 from services.gateway.auth import Authenticator
+from services.gateway.edgecache import LOOKUPS as EDGE_LOOKUPS
+from services.gateway.edgecache import EdgeCache, wants_bypass
 from services.gateway.ratelimit import RateLimiter
 
 log = structlog.get_logger(__name__)
@@ -51,6 +57,13 @@ FORWARD_RESPONSE = frozenset({
     b"content-type", b"retry-after", b"www-authenticate", b"location", b"etag",
     b"cache-control", b"x-request-id", b"x-total-count", b"traceparent",
 })
+
+# Edge cache (services/gateway/edgecache.py): the marker a service puts on a reusable answer,
+# the headers that belong to one response only, and what the client is told.
+_CACHE_VERSION = HEADER_CACHE_VERSION.encode()
+_PER_REQUEST = frozenset({b"x-request-id", b"traceparent"})
+_HIT = (b"x-cache", b"hit")
+_MISS = (b"x-cache", b"miss")
 
 REQUESTS = Counter("ecommerce_gateway_requests_total",
                    "Requests forwarded by the gateway, by target service and status",
@@ -169,6 +182,20 @@ class Proxy:
         if service not in BACKEND_APPS:
             raise NotFound(f"No service named {service!r}" if service else "No such route")
         check_path(path)
+        upstream: Upstream = state.upstream
+        query = scope.get("query_string", b"")
+        edge: EdgeCache | None = state.get("edgecache")
+        cache_key: str | None = None
+        if method == "GET" and edge is not None and edge.enabled:
+            if wants_bypass(dict(scope["headers"])):
+                EDGE_LOOKUPS.labels("bypass").inc()
+            else:
+                cache_key = f"{path}?{query.decode('latin-1')}"
+                entry = await edge.lookup(cache_key, upstream.session, upstream.base_url)
+                if entry is not None:
+                    REQUESTS.labels(service, method, "200").inc()
+                    await self._send(send, 200, [*entry.headers, _HIT], entry.body)
+                    return
         headers: dict[str, str] = {}
         for name, value in scope["headers"]:
             if name in FORWARD_REQUEST:
@@ -187,10 +214,8 @@ class Proxy:
         telemetry.inject_trace_headers(headers)
         body = await _read_body(receive)
         method_path = "health" if parts[3:] == ["health"] else path.lstrip("/")
-        query = scope.get("query_string", b"")
         if query:
             method_path += "?" + query.decode("latin-1")
-        upstream: Upstream = state.upstream
         started = time.perf_counter()
         try:
             async with upstream.session.request(method, upstream.invoke_url(service, method_path),
@@ -213,11 +238,27 @@ class Proxy:
                         body=content[:300].decode("utf-8", "replace"))
             raise Unavailable(f"The {service} service is unavailable")
         REQUESTS.labels(service, method, str(status)).inc()
-        out_headers: list[tuple[bytes, bytes]] = [
-            (k.lower(), v) for k, v in raw_headers if k.lower() in FORWARD_RESPONSE]
-        out_headers.append((b"content-length", str(len(content)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": out_headers})
-        await send({"type": "http.response.body", "body": content, "more_body": False})
+        out_headers: list[tuple[bytes, bytes]] = []
+        version: bytes | None = None
+        for k, v in raw_headers:
+            name = k.lower()
+            if name in FORWARD_RESPONSE:
+                out_headers.append((name, v))
+            elif name == _CACHE_VERSION:
+                version = v
+        if cache_key is not None and edge is not None:
+            if status == 200 and version is not None:
+                edge.store(cache_key, version,
+                           [h for h in out_headers if h[0] not in _PER_REQUEST], content)
+            out_headers.append(_MISS)
+        await self._send(send, status, out_headers, content)
+
+    @staticmethod
+    async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]],
+                    body: bytes) -> None:
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
 
     @staticmethod
     async def _send_problem(scope: Scope, receive: Receive, send: Send, status: int, title: str,

@@ -7,6 +7,9 @@ transaction) deletes the product's own entry and sets a fresh random version. A 
 reads the version before it queries the database, so an entry can only carry the current
 version if its query ran after the last write's commit: once a write has returned, no
 client reads what it changed from the cache. Entries also expire after `ttl` seconds.
+
+Each answer names the version it is valid under, so the gateway can keep it too and reuse
+it only while that version is current (services/gateway/edgecache.py).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import NamedTuple
 
 import msgspec
 import structlog
@@ -50,6 +54,12 @@ def item_key(product_id: uuid.UUID | str) -> str:
     return f"product:{product_id}"
 
 
+class Cached(NamedTuple):
+    body: bytes | None
+    # The catalog version `body` is valid under; None when the cache store is unreachable.
+    version: str | None
+
+
 def list_key(query: msgspec.Struct) -> str:
     digest = hashlib.sha256(msgspec.json.encode(query)).hexdigest()[:32]
     return f"products:{digest}"
@@ -66,8 +76,9 @@ class ProductCache:
         self._ttl_metadata = {"ttlInSeconds": str(ttl)}
 
     async def read_through(self, kind: str, key: str,
-                           compute: Callable[[], Awaitable[bytes | None]]) -> bytes | None:
-        """The cached JSON body under `key`, or `compute()` stored for the next reader.
+                           compute: Callable[[], Awaitable[bytes | None]]) -> Cached:
+        """The cached JSON body under `key`, or `compute()` stored for the next reader, with
+        the catalog version it is valid under.
 
         `compute` returning None (nothing to show) is not cached. A cache that cannot be
         reached is bypassed: reads still work from the database.
@@ -77,10 +88,10 @@ class ProductCache:
         except CACHE_ERRORS as exc:
             LOOKUPS.labels(kind, "error").inc()
             log.warning("cache_unavailable", key=key, error=str(exc)[:200])
-            return await compute()
+            return Cached(await compute(), None)
         if body is not None:
             LOOKUPS.labels(kind, "hit").inc()
-            return body
+            return Cached(body, version)
         LOOKUPS.labels(kind, "miss").inc()
         if version is None:
             version = await self._new_version(None)
@@ -91,7 +102,7 @@ class ProductCache:
                                            state_metadata=self._ttl_metadata)
             except CACHE_ERRORS as exc:
                 log.warning("cache_store_failed", key=key, error=str(exc)[:200])
-        return fresh
+        return Cached(fresh, version)
 
     async def _lookup(self, key: str) -> tuple[str | None, bytes | None]:
         """The current catalog version and the entry under `key` if it has that version,

@@ -16,8 +16,9 @@ from litestar.response import Response
 from services.common.auth import Identity, provide_admin
 from services.common.errors import NotFound
 from services.common.internal import require_caller
-from services.common.names import ORDERS
+from services.common.names import HEADER_CACHE_VERSION, ORDERS
 from services.products import subscriptions
+from services.products.cache import VERSION_KEY, Cached
 from services.products.schemas import (
     BatchRequest,
     BatchResponse,
@@ -39,8 +40,14 @@ def provide_catalog(state: State) -> Catalog:
     return catalog
 
 
-def _json(body: bytes, status_code: int = 200) -> Response[bytes]:
-    return Response(body, media_type=JSON, status_code=status_code)
+def _cached(found: Cached) -> Response[bytes]:
+    """A public read. `no-cache`: a browser must not reuse it without asking again; the
+    gateway may, while the catalog version it names is current (HEADER_CACHE_VERSION)."""
+    headers = {"Cache-Control": "no-cache"}
+    if found.version is not None:
+        headers[HEADER_CACHE_VERSION] = f"{VERSION_KEY}={found.version}"
+    assert found.body is not None
+    return Response(found.body, media_type=JSON, headers=headers)
 
 
 @get("/api/products", responses={200: ResponseSpec(ProductPage, description="One page")})
@@ -61,21 +68,21 @@ async def list_products(
     query = build_query(search=search, category=category, min_price=min_price,
                         max_price=max_price, in_stock=in_stock, sort=sort, page=page,
                         page_size=page_size)
-    return _json(await catalog.listing(query))
+    return _cached(await catalog.listing(query))
 
 
 @get("/api/products/categories",
      responses={200: ResponseSpec(CategoryList, description="Categories and counts")})
 async def list_categories(catalog: Catalog) -> Response[bytes]:
     """Categories of active products with their product counts."""
-    return _json(await catalog.categories())
+    return _cached(await catalog.categories())
 
 
 @get("/api/products/{product_id:str}",
      responses={200: ResponseSpec(ProductRead, description="The product")})
 async def get_product(catalog: Catalog, product_id: str) -> Response[bytes]:
     """One product; a deleted one is still readable (active: false) for order history."""
-    return _json(await catalog.get(_uuid(product_id)))
+    return _cached(await catalog.get(_uuid(product_id)))
 
 
 @post("/api/products", dependencies=ADMIN)

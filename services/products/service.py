@@ -17,7 +17,7 @@ from services.common.dapr import Sidecar
 from services.common.errors import Conflict, DomainError, InvalidInput, NotFound, UpstreamError
 from services.common.names import INVENTORY, TOPIC_PRODUCTS
 from services.products import repository
-from services.products.cache import ProductCache, item_key, list_key
+from services.products.cache import Cached, ProductCache, item_key, list_key
 from services.products.schemas import (
     SORTS,
     BatchItem,
@@ -151,13 +151,11 @@ class Catalog:
         self.cache = cache
 
     # -- reads (through the cache) --------------------------------------------------------
-    async def listing(self, query: ListQuery) -> bytes:
+    async def listing(self, query: ListQuery) -> Cached:
         async def compute() -> bytes:
             return _encode(await self._list_from_db(query))
 
-        body = await self.cache.read_through("list", list_key(query), compute)
-        assert body is not None
-        return body
+        return await self.cache.read_through("list", list_key(query), compute)
 
     async def _list_from_db(self, q: ListQuery) -> ProductPage:
         filters = repository.Filters(
@@ -175,25 +173,23 @@ class Catalog:
         return ProductPage(items=[to_read(r) for r in rows], total=total, page=q.page,
                            page_size=q.page_size)
 
-    async def get(self, product_id: uuid.UUID) -> bytes:
+    async def get(self, product_id: uuid.UUID) -> Cached:
         async def compute() -> bytes | None:
             row = await repository.get(self.pool, product_id)
             return _encode(to_read(row)) if row is not None else None
 
-        body = await self.cache.read_through("item", item_key(product_id), compute)
-        if body is None:
+        found = await self.cache.read_through("item", item_key(product_id), compute)
+        if found.body is None:
             raise NotFound(f"No product with id {product_id}")
-        return body
+        return found
 
-    async def categories(self) -> bytes:
+    async def categories(self) -> Cached:
         async def compute() -> bytes:
             rows = await repository.categories(self.pool)
             return _encode(CategoryList(
                 items=[CategoryCount(name=r["name"], count=r["count"]) for r in rows]))
 
-        body = await self.cache.read_through("categories", "catalog:categories", compute)
-        assert body is not None
-        return body
+        return await self.cache.read_through("categories", "catalog:categories", compute)
 
     async def batch(self, ids: list[uuid.UUID]) -> BatchResponse:
         """Current prices for the orders service, straight from the database."""

@@ -1,0 +1,63 @@
+"""The edge cache's rules that need no stack: what bypasses it, the version marker, the
+memory bound and the lifetime of entries (the integration tests cover revalidation)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from services.common.settings import ConfigError
+from services.gateway import edgecache
+from services.gateway.edgecache import EdgeCache, EdgeCacheSettings, parse_version, wants_bypass
+
+
+@pytest.mark.parametrize("headers", [
+    {b"authorization": b"Bearer x"}, {b"cookie": b"a=1"}, {b"cache-control": b"no-cache"},
+    {b"cache-control": b"max-age=0, No-Store"}, {b"pragma": b"no-cache"},
+])
+def test_credentials_and_no_cache_bypass(headers: dict[bytes, bytes]) -> None:
+    assert wants_bypass(headers)
+
+
+@pytest.mark.parametrize("headers", [{}, {b"accept": b"application/json"},
+                                     {b"cache-control": b"max-age=60"}])
+def test_plain_anonymous_reads_may_be_served(headers: dict[bytes, bytes]) -> None:
+    assert not wants_bypass(headers)
+
+
+def test_version_marker() -> None:
+    assert parse_version(b"catalog:version=abc") == ("catalog:version", b"abc")
+    for bad in (b"", b"novalue=", b"=abc", b"noequals", b"k" * 201 + b"=v"):
+        assert parse_version(bad) is None
+
+
+def test_entries_are_bounded_by_bytes_least_recently_stored_first() -> None:
+    cache = EdgeCache(EdgeCacheSettings(max_bytes=3000, ttl=60))
+    for n in range(5):
+        cache.store(f"/k{n}", b"v=1", [(b"content-type", b"application/json")], b"x" * 900)
+    assert len(cache) == 3
+    assert list(cache._entries) == ["/k2", "/k3", "/k4"]
+    cache.store("/big", b"v=1", [], b"x" * (edgecache.MAX_ENTRY_BYTES + 1))
+    assert "/big" not in cache._entries
+    cache.store("/bad", b"no-marker", [], b"{}")
+    assert "/bad" not in cache._entries
+
+
+async def test_an_expired_entry_is_dropped_without_asking_the_store() -> None:
+    cache = EdgeCache(EdgeCacheSettings(ttl=0.01))
+    cache.store("/k", b"v=1", [], b"{}")
+    await asyncio.sleep(0.02)
+    # no session is needed: an expired entry never reaches the version check
+    assert await cache.lookup("/k", None, "http://unused") is None  # type: ignore[arg-type]
+    assert len(cache) == 0
+
+
+def test_settings() -> None:
+    assert edgecache.load_settings({}) == EdgeCacheSettings()
+    off = edgecache.load_settings({"EDGE_CACHE_MAX_BYTES": "0"})
+    assert not EdgeCache(off).enabled
+    for bad in ({"EDGE_CACHE_MAX_BYTES": "lots"}, {"EDGE_CACHE_TTL_SECONDS": "0"},
+                {"EDGE_CACHE_MAX_BYTES": "-1"}):
+        with pytest.raises(ConfigError):
+            edgecache.load_settings(bad)
