@@ -1,4 +1,5 @@
-"""The products service: create_app() wires its routes, database, cache and sidecar."""
+"""The products service: create_app() wires its routes, database, cache, sidecar and the
+drainer of its event outbox."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from dapr.aio.clients import DaprClient
 from litestar import Litestar
 
 from services.common.app import Hook, build_app
+from services.common.outbox import Drainer
 from services.common.settings import Settings
-from services.products import controllers, repository
+from services.products import controllers, outbox, repository
 from services.products.cache import ProductCache
 from services.products.service import Catalog
 
@@ -22,8 +24,13 @@ def _hooks(settings: Settings) -> tuple[Hook, Hook]:
         app.state.dapr = DaprClient(address=f"127.0.0.1:{settings.dapr_grpc_port}")
         app.state.catalog = Catalog(app.state.db, app.state.sidecar, ProductCache(app.state.dapr))
         await repository.prune_processed_events(app.state.db)
+        app.state.outbox_drainer = outbox.drainer(app.state.db, app.state.sidecar)
+        app.state.outbox_drainer.start()
 
     async def stop(app: Litestar) -> None:
+        drainer: Drainer | None = app.state.get("outbox_drainer")
+        if drainer is not None:
+            await drainer.stop()
         if app.state.get("dapr") is not None:
             await app.state.dapr.close()
 

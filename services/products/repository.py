@@ -126,16 +126,23 @@ async def get(pool: asyncpg.Pool, product_id: uuid.UUID) -> asyncpg.Record | Non
     return row
 
 
-async def create(pool: asyncpg.Pool, *, name: str, description: str, price: Decimal,
-                 category: str, image_url: str | None) -> asyncpg.Record:
-    row: asyncpg.Record = await pool.fetchrow(
-        "INSERT INTO products (name, description, price, category, image_url) "  # noqa: S608
-        f"VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}",
-        name, description, price, category, image_url)
+async def create(conn: asyncpg.Connection, *, product_id: uuid.UUID, name: str,
+                 description: str, price: Decimal, category: str, image_url: str | None,
+                 available: int | None, version: int | None) -> asyncpg.Record:
+    """Insert a product; `available` and `version` (what inventory answered for its initial
+    stock, if any) start the stock read model as `apply_stock` would."""
+    row: asyncpg.Record = await conn.fetchrow(
+        "INSERT INTO products (id, name, description, price, category, image_url,"  # noqa: S608
+        " stock_quantity, stock_version, stock_changed_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7, 0), $8,"
+        " CASE WHEN $7::integer IS NOT NULL THEN date_trunc('second', now()) END)"
+        f" RETURNING {COLUMNS}",
+        product_id, name, description, price, category, image_url,
+        None if available is None else max(available, 0), version)
     return row
 
 
-async def update(pool: asyncpg.Pool, product_id: uuid.UUID,
+async def update(conn: asyncpg.Connection, product_id: uuid.UUID,
                  changes: Mapping[str, Any]) -> asyncpg.Record | None:
     """Change the given editable columns of an active product; None if there is none."""
     cols = [c for c in EDITABLE if c in changes]
@@ -143,25 +150,21 @@ async def update(pool: asyncpg.Pool, product_id: uuid.UUID,
         raise ValueError(f"not editable: {sorted(set(changes) - set(cols))}")
     sets = [f"{c} = ${i}" for i, c in enumerate(cols, start=2)]
     sets.append("updated_at = now()")
-    row: asyncpg.Record | None = await pool.fetchrow(
+    row: asyncpg.Record | None = await conn.fetchrow(
         f"UPDATE products SET {', '.join(sets)} WHERE id = $1 AND deleted_at IS NULL "  # noqa: S608
         f"RETURNING {COLUMNS}",
         product_id, *(changes[c] for c in cols))
     return row
 
 
-async def soft_delete(pool: asyncpg.Pool, product_id: uuid.UUID) -> asyncpg.Record | None:
+async def soft_delete(conn: asyncpg.Connection,
+                      product_id: uuid.UUID) -> asyncpg.Record | None:
     """Mark an active product deleted; None if it is unknown or already deleted."""
-    row: asyncpg.Record | None = await pool.fetchrow(
+    row: asyncpg.Record | None = await conn.fetchrow(
         "UPDATE products SET deleted_at = now(), updated_at = now() "  # noqa: S608
         f"WHERE id = $1 AND deleted_at IS NULL RETURNING {COLUMNS}",
         product_id)
     return row
-
-
-async def hard_delete(pool: asyncpg.Pool, product_id: uuid.UUID) -> None:
-    """Undo a creation that could not be completed (inventory refused its stock)."""
-    await pool.execute("DELETE FROM products WHERE id = $1", product_id)
 
 
 async def categories(pool: asyncpg.Pool) -> list[asyncpg.Record]:
@@ -204,6 +207,13 @@ async def apply_stock(pool: asyncpg.Pool, *, product_id: uuid.UUID, available: i
             "RETURNING id",
             product_id, max(available, 0), version, changed_at)
         return row is not None
+
+
+async def add_outbox(conn: asyncpg.Connection, product_id: uuid.UUID, event_type: str,
+                     payload: str) -> None:
+    """An event for services.products.outbox to publish once the caller's transaction commits."""
+    await conn.execute("INSERT INTO product_outbox (product_id, event_type, payload)"
+                       " VALUES ($1, $2, $3::jsonb)", product_id, event_type, payload)
 
 
 async def prune_processed_events(pool: asyncpg.Pool, days: int = 7) -> int:

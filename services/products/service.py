@@ -6,17 +6,17 @@ import re
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn
 
 import asyncpg
 import msgspec
 import structlog
 
-from services.common import events, money
+from services.common import money
 from services.common.dapr import Sidecar
-from services.common.errors import Conflict, DomainError, InvalidInput, NotFound, UpstreamError
-from services.common.names import INVENTORY, TOPIC_PRODUCTS
-from services.products import repository
+from services.common.errors import Conflict, InvalidInput, NotFound, UpstreamError
+from services.common.names import INVENTORY
+from services.products import outbox, repository
 from services.products.cache import Cached, ProductCache, item_key, list_key
 from services.products.schemas import (
     SORTS,
@@ -142,6 +142,15 @@ def _edits(data: ProductReplace | ProductPatch) -> dict[str, Any]:
     return changes
 
 
+async def record_event(conn: asyncpg.Connection, event_type: str, product: ProductRead) -> None:
+    """Write the event announcing `product`'s change (topic `products`, docs/contracts.md) to
+    the outbox, in the caller's transaction."""
+    data = {"product_id": str(product.id), "name": product.name, "price": product.price,
+            "category": product.category, "active": product.active,
+            "occurred_at": datetime.now(UTC).isoformat()}
+    await repository.add_outbox(conn, product.id, event_type, msgspec.json.encode(data).decode())
+
+
 class Catalog:
     """The products service's operations; one instance per app, built in the lifespan."""
 
@@ -199,26 +208,31 @@ class Catalog:
             active=r["active"], stock_quantity=r["stock_quantity"]) for r in rows])
 
     # -- writes (admin) -------------------------------------------------------------------
+    # A write and its event (product.created / updated / deleted) commit together in one
+    # transaction, through the outbox; the request publishes the event after the commit and
+    # the outbox drainer does if that fails (services/products/outbox.py).
     async def create(self, data: ProductCreate) -> ProductRead:
+        """With `stock`, inventory sets it first under the new product's id; the product and its
+        event are written only once inventory has accepted, so a refusal leaves no product
+        (at worst a stock row for an id no product ever gets, which nothing can order)."""
         fields = _edits(ProductReplace(name=data.name, price=data.price, category=data.category,
                                        description=data.description, image_url=data.image_url))
-        row = await repository.create(self.pool, **fields)
-        product_id: uuid.UUID = row["id"]
-        if data.stock is not None:
-            try:
-                await self._set_initial_stock(product_id, data.stock)
-            except DomainError:
-                await repository.hard_delete(self.pool, product_id)
-                raise
-            row = await repository.get(self.pool, product_id)
-            assert row is not None
-        await self.cache.invalidate(product_id, "created")
-        product = to_read(row)
-        await self._publish("product.created", product)
+        product_id = uuid.uuid4()
+        stock = (await self._set_initial_stock(product_id, data.stock)
+                 if data.stock is not None else None)
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await repository.create(
+                conn, product_id=product_id, **fields,
+                available=stock.available if stock is not None else None,
+                version=stock.version if stock is not None else None)
+            product = to_read(row)
+            await record_event(conn, "product.created", product)
+        await self._after_write(product_id, "created")
         return product
 
-    async def _set_initial_stock(self, product_id: uuid.UUID, on_hand: int) -> None:
-        """Inventory owns the number: ask it to set on_hand, mirror what it answers."""
+    async def _set_initial_stock(self, product_id: uuid.UUID, on_hand: int) -> StockChanged:
+        """Inventory owns the number: ask it to set on_hand; returns what it answers, which
+        the new product's stock read model starts from."""
         r = await self.sidecar.invoke(INVENTORY, "PUT", f"internal/stock/{product_id}",
                                       json={"on_hand": on_hand})
         if r.status_code >= 300:
@@ -227,11 +241,9 @@ class Catalog:
             raise UpstreamError(f"The inventory service could not set the stock "
                                 f"(it answered {r.status_code}); the product was not created")
         try:
-            stock = msgspec.json.decode(r.content, type=StockChanged)
+            return msgspec.json.decode(r.content, type=StockChanged)
         except msgspec.ValidationError as exc:
             raise UpstreamError(f"Unexpected answer from inventory: {exc}") from exc
-        await repository.apply_stock(self.pool, product_id=product_id, available=stock.available,
-                                     version=stock.version, changed_at=None, event_id=None)
 
     async def replace(self, product_id: uuid.UUID, data: ProductReplace) -> ProductRead:
         return await self._update(product_id, _edits(data))
@@ -244,43 +256,47 @@ class Catalog:
         return await self._update(product_id, changes)
 
     async def _update(self, product_id: uuid.UUID, changes: dict[str, Any]) -> ProductRead:
-        row = await repository.update(self.pool, product_id, changes)
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await repository.update(conn, product_id, changes)
+            if row is not None:
+                product = to_read(row)
+                await record_event(conn, "product.updated", product)
         if row is None:
             await self._missing_or_deleted(product_id)
-        assert row is not None
-        await self.cache.invalidate(product_id, "updated")
-        product = to_read(row)
-        await self._publish("product.updated", product)
+        await self._after_write(product_id, "updated")
         return product
 
     async def delete(self, product_id: uuid.UUID) -> None:
         """Soft delete: the product leaves listings but stays readable by id (order history).
         Deleting a deleted product again is a no-op."""
-        row = await repository.soft_delete(self.pool, product_id)
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await repository.soft_delete(conn, product_id)
+            if row is not None:
+                await record_event(conn, "product.deleted", to_read(row))
         if row is None:
             existing = await repository.get(self.pool, product_id)
             if existing is None:
                 raise NotFound(f"No product with id {product_id}")
             return
-        await self.cache.invalidate(product_id, "deleted")
-        await self._publish("product.deleted", to_read(row))
+        await self._after_write(product_id, "deleted")
 
-    async def _missing_or_deleted(self, product_id: uuid.UUID) -> None:
+    async def _missing_or_deleted(self, product_id: uuid.UUID) -> NoReturn:
         existing = await repository.get(self.pool, product_id)
         if existing is None:
             raise NotFound(f"No product with id {product_id}")
         raise Conflict(f"Product {product_id} is deleted and can no longer be changed")
 
-    async def _publish(self, event_type: str, product: ProductRead) -> None:
-        data = {"product_id": str(product.id), "name": product.name, "price": product.price,
-                "category": product.category, "active": product.active,
-                "occurred_at": datetime.now(UTC).isoformat()}
+    async def _after_write(self, product_id: uuid.UUID, reason: str) -> None:
+        """After the commit: invalidate the cache, then publish the product's events. A
+        publish failure is logged, not raised: the drainer publishes them later."""
         try:
-            await events.publish(self.sidecar, TOPIC_PRODUCTS, event_type, data)
-        except DomainError as exc:
-            # The write is committed; a lost notification must not turn it into an error.
-            log.error("publish_failed", event=event_type, product_id=str(product.id),
-                      error=exc.detail)
+            await self.cache.invalidate(product_id, reason)
+        finally:
+            try:
+                await outbox.flush(self.pool, self.sidecar, product_id=product_id)
+            except Exception as exc:  # the write is committed; the drainer publishes it later
+                log.warning("outbox_flush_failed", product_id=str(product_id),
+                            error=type(exc).__name__)
 
     # -- events ---------------------------------------------------------------------------
     async def stock_changed(self, event_id: str, event_time: str | None,

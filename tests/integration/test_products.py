@@ -15,12 +15,18 @@ import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
+from services.common.dapr import Sidecar
+from services.products import outbox as products_outbox
+from services.products import repository as products_repository
+from services.products import service as products_service
 from tests.conftest import Customer, is_problem, sidecar_url, stack
 
 Factory = Callable[..., Awaitable[dict[str, Any]]]
@@ -534,9 +540,12 @@ async def test_internal_batch_lookup_for_orders(
 
 
 # -- events -----------------------------------------------------------------------------------
-def _product_events(secrets: dict[str, str], product_id: str) -> list[str]:
-    """Event types about `product_id` on the `products` topic, read from the real broker
-    (pubsub.redis keeps a topic as a Redis stream of that name)."""
+EVENT_FIELDS = {"type", "product_id", "name", "price", "category", "active", "occurred_at"}
+
+
+def _product_event_data(secrets: dict[str, str], product_id: str) -> list[dict[str, Any]]:
+    """The payloads of the events about `product_id` on the `products` topic, oldest first,
+    read from the real broker (pubsub.redis keeps a topic as a Redis stream of that name)."""
     out = subprocess.run(
         ["redis-cli", "-p", str(stack.REDIS_PORT), "--no-auth-warning", "XREVRANGE",
          "products", "+", "-", "COUNT", "500"],
@@ -545,18 +554,80 @@ def _product_events(secrets: dict[str, str], product_id: str) -> list[str]:
     found = []
     for line in out.splitlines():
         if line.startswith("{") and product_id in line and '"data"' in line:
-            found.append(json.loads(line)["type"])
+            envelope = json.loads(line)
+            assert envelope["data"]["type"] == envelope["type"], envelope
+            found.append(envelope["data"])
     return list(reversed(found))
+
+
+@pytest.fixture
+async def products_db(secrets: dict[str, str]) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(secrets["products-db-dsn"], min_size=1, max_size=2)
+    yield pool
+    await pool.close()
 
 
 async def test_writes_publish_product_events(gateway: httpx.AsyncClient,
                                              admin_headers: dict[str, str],
                                              secrets: dict[str, str],
+                                             products_db: asyncpg.Pool,
                                              make_product: Factory) -> None:
     product = await make_product(price="7.00")
     url = f"/api/products/{product['id']}"
     assert (await gateway.patch(url, json={"price": "8.00"},
                                 headers=admin_headers)).status_code == 200
     assert (await gateway.delete(url, headers=admin_headers)).status_code == 204
-    assert await asyncio.to_thread(_product_events, secrets, product["id"]) == [
-        "product.created", "product.updated", "product.deleted"]
+    events = await asyncio.to_thread(_product_event_data, secrets, product["id"])
+    assert [e["type"] for e in events] == ["product.created", "product.updated",
+                                           "product.deleted"]
+    # The payload is the contract of docs/contracts.md, unchanged by the outbox.
+    for event, price, active in zip(events, ("7.00", "8.00", "8.00"), (True, True, False),
+                                    strict=True):
+        assert set(event) == EVENT_FIELDS, event
+        assert event["product_id"] == product["id"] and event["name"] == product["name"]
+        assert event["category"] == product["category"]
+        assert (event["price"], event["active"]) == (price, active)
+        assert datetime.fromisoformat(event["occurred_at"]).tzinfo is not None
+    # Each event went through the outbox and was published by the request itself.
+    rows = await products_db.fetch(
+        "SELECT event_type, published_at, attempts FROM product_outbox WHERE product_id = $1"
+        " ORDER BY id", uuid.UUID(product["id"]))
+    assert [(r["event_type"], r["published_at"] is not None, r["attempts"]) for r in rows] == [
+        ("product.created", True, 0), ("product.updated", True, 0),
+        ("product.deleted", True, 0)]
+
+
+async def test_an_event_whose_publish_failed_is_published_by_the_drainer(
+        gateway: httpx.AsyncClient, admin_headers: dict[str, str], secrets: dict[str, str],
+        products_db: asyncpg.Pool) -> None:
+    # A product written as the service writes it (the row and its event in one transaction),
+    # then published through a sidecar that refuses the call (the real daprd, wrong API
+    # token): the publish fails after the commit, as it does in a pub/sub outage.
+    async with products_db.acquire() as conn, conn.transaction():
+        row = await products_repository.create(
+            conn, product_id=uuid.uuid4(), name=f"Outbox {unique_word()}", description="",
+            price=Decimal("3.50"), category="Test", image_url=None, available=None,
+            version=None)
+        await products_service.record_event(conn, "product.created", products_service.to_read(row))
+    product_id = row["id"]
+    refused = Sidecar(sidecar_url("products"), "not-the-api-token")
+    try:
+        assert await products_outbox.flush(products_db, refused, product_id=product_id) == 0
+    finally:
+        await refused.aclose()
+    left = await products_db.fetchrow("SELECT id, attempts, published_at FROM product_outbox"
+                                      " WHERE product_id = $1", product_id)
+    assert left["attempts"] == 1 and left["published_at"] is None
+    try:
+        async def published() -> bool:
+            return bool(await products_db.fetchval(
+                "SELECT published_at IS NOT NULL FROM product_outbox WHERE id = $1", left["id"]))
+
+        await _eventually(published, timeout=20)  # the drainer runs every 5 s
+        [event] = await asyncio.to_thread(_product_event_data, secrets, str(product_id))
+        assert set(event) == EVENT_FIELDS
+        assert (event["type"], event["name"], event["price"], event["category"],
+                event["active"]) == ("product.created", row["name"], "3.50", "Test", True)
+    finally:
+        r = await gateway.delete(f"/api/products/{product_id}", headers=admin_headers)
+        assert r.status_code == 204, r.text
