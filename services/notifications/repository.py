@@ -26,41 +26,66 @@ async def insert_pending(db: Executor, event_id: str, draft: Draft) -> bool:
     return row is not None
 
 
-async def lock_by_event(conn: asyncpg.Connection, event_id: str,
-                        dedupe_key: str) -> asyncpg.Record | None:
-    """The notification of `event_id` (else the one with `dedupe_key`), locked until the
-    caller's transaction ends."""
-    row: asyncpg.Record | None = await conn.fetchrow(
-        "SELECT id, event_id, user_id, kind, subject, order_id, recipient, body_text, body_html,"
-        " status, attempts, last_error, read_at, created_at, sent_at"
-        " FROM notifications WHERE event_id = $1 OR dedupe_key = $2"
-        " ORDER BY (event_id = $1) DESC LIMIT 1 FOR UPDATE", event_id, dedupe_key)
-    return row
+class Claim(msgspec.Struct, frozen=True, kw_only=True):
+    """The outcome of trying to claim a notification for sending."""
+
+    row: asyncpg.Record | None  # the notification (None: cannot happen, it was just inserted)
+    mine: bool  # this delivery holds the claim and sends
+    busy_s: float  # > 0: another delivery's live claim ends in this many seconds
 
 
-async def record_failure(conn: asyncpg.Connection, notification_id: uuid.UUID, error: str,
-                         max_attempts: int) -> tuple[int, str]:
-    """Count a failed send; at `max_attempts` the notification becomes `failed`."""
-    row = await conn.fetchrow(
-        "UPDATE notifications SET attempts = attempts + 1, last_error = $2,"
-        " status = CASE WHEN attempts + 1 >= $3 THEN 'failed' ELSE 'pending' END"
-        " WHERE id = $1 RETURNING attempts, status",
-        notification_id, error, max_attempts)
-    assert row is not None
-    return int(row["attempts"]), str(row["status"])
+async def claim(pool: asyncpg.Pool, event_id: str, draft: Draft, token: uuid.UUID,
+                claim_s: float) -> Claim:
+    """In one short transaction: store the notification unless it exists (`insert_pending`),
+    lock it (by `event_id`, else by `dedupe_key`) and, unless it is sent or under another
+    delivery's live claim, claim it for `claim_s` seconds under `token`."""
+    async with pool.acquire() as conn, conn.transaction():
+        await insert_pending(conn, event_id, draft)
+        row: asyncpg.Record | None = await conn.fetchrow(
+            "SELECT id, event_id, kind, recipient, subject, body_html, status, attempts,"
+            " greatest(extract(epoch FROM claimed_until - clock_timestamp()), 0)::float8"
+            " AS busy_s FROM notifications WHERE event_id = $1 OR dedupe_key = $2"
+            " ORDER BY (event_id = $1) DESC LIMIT 1 FOR UPDATE",
+            event_id, draft.dedupe_key)
+        if row is None or row["status"] == "sent" or row["busy_s"] > 0:
+            return Claim(row=row, mine=False, busy_s=row["busy_s"] if row is not None else 0.0)
+        await conn.execute(
+            "UPDATE notifications SET claim_token = $2,"
+            " claimed_until = clock_timestamp() + make_interval(secs => $3) WHERE id = $1",
+            row["id"], token, claim_s)
+    return Claim(row=row, mine=True, busy_s=0.0)
 
 
-async def mark_sent(conn: asyncpg.Connection, notification_id: uuid.UUID) -> None:
-    await conn.execute(
-        "UPDATE notifications SET status = 'sent', sent_at = now(), attempts = attempts + 1"
-        " WHERE id = $1", notification_id)
+async def record_failure(db: Executor, notification_id: uuid.UUID, token: uuid.UUID,
+                         error: str, max_attempts: int) -> tuple[int, str] | None:
+    """Count a failed send and release the claim; at `max_attempts` the notification becomes
+    `failed`. None if `token` no longer holds the claim (it expired and another delivery took
+    the notification over, so that one reports the outcome)."""
+    row = await db.fetchrow(
+        "UPDATE notifications SET attempts = attempts + 1, last_error = $3,"
+        " status = CASE WHEN attempts + 1 >= $4 THEN 'failed' ELSE 'pending' END,"
+        " claim_token = NULL, claimed_until = NULL"
+        " WHERE id = $1 AND claim_token = $2 RETURNING attempts, status",
+        notification_id, token, error, max_attempts)
+    return None if row is None else (int(row["attempts"]), str(row["status"]))
+
+
+async def mark_sent(db: Executor, notification_id: uuid.UUID) -> None:
+    """Record a send that succeeded, whoever holds the claim now: the e-mail went out."""
+    await db.execute(
+        "UPDATE notifications SET status = 'sent', sent_at = now(), attempts = attempts + 1,"
+        " claim_token = NULL, claimed_until = NULL WHERE id = $1 AND status <> 'sent'",
+        notification_id)
 
 
 async def fail_pending(db: Executor, event_id: str, error: str) -> bool:
-    """Mark the notification of a dead-lettered event failed if it is still pending."""
+    """Mark the notification of a dead-lettered event failed if it is still pending and no
+    delivery is sending it (a live claim reports its own outcome)."""
     row = await db.fetchrow(
         "UPDATE notifications SET status = 'failed', last_error = coalesce(last_error, $2)"
-        " WHERE event_id = $1 AND status = 'pending' RETURNING id", event_id, error)
+        " WHERE event_id = $1 AND status = 'pending'"
+        " AND (claimed_until IS NULL OR claimed_until <= clock_timestamp()) RETURNING id",
+        event_id, error)
     return row is not None
 
 

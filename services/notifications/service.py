@@ -2,12 +2,37 @@
 
 Delivery of one event (CloudEvent id = idempotency key; also one e-mail per order step and
 one welcome per user, `dedupe_key`, as a publisher may re-publish a step under a new id):
-1. render the e-mail and insert a `pending` row (`ON CONFLICT DO NOTHING`);
-2. lock the row; `sent` -> acknowledge without sending (a redelivery or a re-publish);
-3. send through the `email` output binding; success -> `sent`;
-4. failure -> count the attempt; below the limit answer RETRY (the Dapr Resiliency policy
+1. render the e-mail, then claim it in one short transaction: insert a `pending` row
+   (`ON CONFLICT DO NOTHING`), lock it (`FOR UPDATE`, by event id else by dedupe_key);
+   `sent` -> acknowledge without sending (a redelivery or a re-publish); under another
+   delivery's live claim -> wait for that one (below); else set `claim_token` and
+   `claimed_until` and commit;
+2. send through the `email` output binding holding no database connection (a slow SMTP
+   server must not pin the pool), cut off after SEND_TIMEOUT_SECONDS;
+3. record the outcome in a second short statement: success -> `sent`; failure -> count the
+   attempt and release the claim; below the limit answer RETRY (the Dapr Resiliency policy
    `pubsubRetry` redelivers with exponential backoff), at the limit mark `failed` and answer
    DROP, so Dapr moves the message to the dead-letter topic, which this service records too.
+
+Why this keeps "one e-mail per event id and per (kind, order)":
+- Two deliveries at once (the same id twice, or one step under two ids): the unique keys
+  leave one row; its row lock is held only for the claim transaction, so exactly one of them
+  claims it. The other sees a live claim and polls (no connection held between polls) until
+  the row is `sent` (-> SUCCESS) or the claim is released after a failure or runs out (-> it
+  claims and tries itself). It gives up with RETRY only after a whole claim period.
+- A claim lasts CLAIM_SECONDS, twice the longest send, so it never runs out under a send in
+  progress unless the process stalls for that long (then a second send is possible: at
+  least once, as below). The failure write only counts if the claim is still this
+  delivery's; a success is always written, since the e-mail did go out.
+- A crash before the claim commits leaves nothing: the redelivery starts afresh. A crash
+  after the claim and before the send ends leaves a claim that runs out after
+  CLAIM_SECONDS; the redelivery (or a waiting delivery) then takes it over and sends. No
+  e-mail is lost, it is only late.
+- A crash after the binding accepted the e-mail and before `sent` is written sends it once
+  more on redelivery. SMTP has no transaction to join, so that window (one UPDATE long)
+  cannot be closed; the previous design, which committed after the send, had the same one.
+- A dead letter marks the row `failed` only if no live claim covers it: the claim's holder
+  writes the outcome.
 
 The bindings.smtp component (components-contrib 1.18) sends one `text/html` part only (it
 calls gomail's SetBody("text/html", data) and has no way to add an alternative part), so the
@@ -17,6 +42,7 @@ shown in the feed.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Mapping
@@ -55,6 +81,11 @@ TEMPLATES: Final = Path(__file__).parent / "templates"
 SHOP_NAME: Final = "ecommerce-dapr shop"
 MAX_ATTEMPTS_ENV: Final = "NOTIFICATIONS_MAX_ATTEMPTS"
 DEFAULT_MAX_ATTEMPTS: Final = 5
+# One send through the binding is cut off after SEND_TIMEOUT_SECONDS (daprd's own timeout
+# for the `email` component is 5 s, components/resiliency.yaml); a claim lasts CLAIM_SECONDS,
+# so it always outlives the send it covers.
+SEND_TIMEOUT_SECONDS: Final = 15.0
+CLAIM_SECONDS: Final = 30.0
 
 ORDER_KINDS: Final[dict[str, Kind]] = {
     "order.confirmed": "order_confirmed",
@@ -251,32 +282,48 @@ class Notifier:
         return await self.deliver(ce.id, draft)
 
     async def deliver(self, event_id: str, draft: Draft) -> dict[str, str]:
-        await repository.insert_pending(self.pool, event_id, draft)
-        async with self.pool.acquire() as conn, conn.transaction():
-            # The row lock makes a concurrent redelivery of the same event wait, then see `sent`.
-            row = await repository.lock_by_event(conn, event_id, draft.dedupe_key)
-            if row is None:  # pragma: no cover - inserted above, never deleted
+        token = uuid.uuid4()
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + CLAIM_SECONDS + 1
+        pause = 0.05
+        while True:
+            claim = await repository.claim(self.pool, event_id, draft, token, CLAIM_SECONDS)
+            row = claim.row
+            if row is None:  # pragma: no cover - inserted by the claim, never deleted
                 return RETRY
             bound = log.bind(event_id=event_id, notification_id=str(row["id"]), kind=row["kind"])
             if row["status"] == "sent":
                 bound.info("notification_already_sent")
                 return SUCCESS
-            try:
+            if claim.mine:
+                break
+            # Another delivery is sending it: wait (holding no connection) for its outcome.
+            if loop.time() >= give_up_at:
+                bound.warning("notification_claimed_elsewhere")
+                return RETRY
+            await asyncio.sleep(min(pause, claim.busy_s + 0.01))
+            pause = min(pause * 2, 0.5)
+        try:
+            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
                 await self.sidecar.invoke_binding(
                     EMAIL, "create", data=row["body_html"],
                     metadata={"emailTo": row["recipient"], "subject": row["subject"]})
-            except (DomainError, httpx.HTTPError) as exc:
-                error = clean_header(str(exc) or type(exc).__name__, 500)
-                attempts, status = await repository.record_failure(
-                    conn, row["id"], error, self.config.max_attempts)
-                if status == "failed":
-                    bound.error("notification_failed", attempts=attempts, error=error)
-                    return DROP
-                bound.warning("notification_send_retry", attempts=attempts, error=error)
+        except (DomainError, httpx.HTTPError, TimeoutError) as exc:
+            error = clean_header(str(exc) or type(exc).__name__, 500)
+            outcome = await repository.record_failure(self.pool, row["id"], token, error,
+                                                      self.config.max_attempts)
+            if outcome is None:
+                bound.warning("notification_claim_lost", error=error)
                 return RETRY
-            await repository.mark_sent(conn, row["id"])
-            bound.info("notification_sent", attempts=row["attempts"] + 1)
-            return SUCCESS
+            attempts, status = outcome
+            if status == "failed":
+                bound.error("notification_failed", attempts=attempts, error=error)
+                return DROP
+            bound.warning("notification_send_retry", attempts=attempts, error=error)
+            return RETRY
+        await repository.mark_sent(self.pool, row["id"])
+        bound.info("notification_sent", attempts=row["attempts"] + 1)
+        return SUCCESS
 
     async def record_dead_letter(self, envelope: Mapping[str, Any], raw: bytes) -> None:
         event_id = str(envelope.get("id") or "") or f"sha256:{_digest(raw)}"

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import asyncpg
 import httpx
 import pytest
 
@@ -186,6 +187,40 @@ async def test_a_redelivered_event_sends_nothing_twice(dapr_headers: dict[str, s
     await asyncio.sleep(1.5)
     got = messages(email, since)
     assert sorted(m["Subject"].rsplit(" ", 1)[-1] for m in got) == ["delivered", "shipped"]
+
+
+async def test_a_send_claimed_by_a_crashed_delivery_is_taken_over_when_the_claim_runs_out(
+        dapr_headers: dict[str, str], secrets: dict[str, str]) -> None:
+    # What a delivery that died mid-send leaves behind: a pending row under its live claim.
+    email, order_id = new_recipient(), uuid.uuid4()
+    event_id = f"test-claimed-{uuid.uuid4()}"
+    db = await asyncpg.connect(secrets["notifications-db-dsn"])
+    try:
+        notification_id = await db.fetchval(
+            "INSERT INTO notifications (id, event_id, dedupe_key, user_id, kind, subject,"
+            " order_id, recipient, body_text, body_html, claim_token, claimed_until)"
+            " VALUES ($1, $2, $3, $4, 'order_shipped', 'Claimed before', $5, $6, 'text',"
+            " '<p>claimed before</p>', $7, clock_timestamp() + interval '4 seconds')"
+            " RETURNING id", uuid.uuid4(), event_id, f"order_shipped:{order_id}", uuid.uuid4(),
+            order_id, email, uuid.uuid4())
+        since = now_ns()
+        await publish(dapr_headers, "orders", "order.shipped",
+                      order_event("shipped", order_id=str(order_id), user_id=str(uuid.uuid4()),
+                                  email=email), event_id=event_id)
+        # While the claim is live nobody else sends it ...
+        await asyncio.sleep(2)
+        assert messages(email, since) == []
+        # ... and once it runs out, the waiting delivery takes it over and sends it once.
+        [msg] = await mails(email, 1, since)
+        assert msg["Subject"] == "Claimed before" and "claimed before" in content(msg)
+        await asyncio.sleep(1.5)
+        assert len(messages(email, since)) == 1
+        row = await db.fetchrow("SELECT status, attempts, claim_token, claimed_until"
+                                " FROM notifications WHERE id = $1", notification_id)
+        assert dict(row) == {"status": "sent", "attempts": 1, "claim_token": None,
+                             "claimed_until": None}
+    finally:
+        await db.close()
 
 
 async def test_an_unusable_event_is_dead_lettered_and_recorded(
