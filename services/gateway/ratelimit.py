@@ -27,7 +27,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import httpx
 import msgspec
 import structlog
 from prometheus_client import Counter
@@ -206,7 +205,7 @@ class RateLimiter:
                     bucket.shared = count + pending
                     bucket.pending -= pending
                     return
-        except (DomainError, httpx.HTTPError, ValueError, msgspec.DecodeError) as exc:
+        except (DomainError, ValueError, msgspec.DecodeError) as exc:
             SYNC_ERRORS.inc()
             log.warning("rate_limit_sync_failed", error=type(exc).__name__)
         finally:

@@ -51,7 +51,6 @@ from pathlib import Path
 from typing import Any, Final
 
 import asyncpg
-import httpx
 import jinja2
 import msgspec
 import structlog
@@ -308,7 +307,7 @@ class Notifier:
                 await self.sidecar.invoke_binding(
                     EMAIL, "create", data=row["body_html"],
                     metadata={"emailTo": row["recipient"], "subject": row["subject"]})
-        except (DomainError, httpx.HTTPError, TimeoutError) as exc:
+        except (DomainError, TimeoutError) as exc:
             error = clean_header(str(exc) or type(exc).__name__, 500)
             outcome = await repository.record_failure(self.pool, row["id"], token, error,
                                                       self.config.max_attempts)

@@ -33,8 +33,7 @@ from services.orders import outbox, repository, service
 log = structlog.get_logger(__name__)
 
 
-# httpcore scans every pooled connection on each request (has_expired / is_idle), so a big
-# pool costs CPU on every call; to the local sidecar a few dozen connections are plenty.
+# To the local sidecar a few dozen connections are plenty for the activities' loop.
 SIDECAR_CONNECTIONS = 24
 
 
