@@ -61,3 +61,22 @@ def test_settings() -> None:
                 {"EDGE_CACHE_MAX_BYTES": "-1"}):
         with pytest.raises(ConfigError):
             edgecache.load_settings(bad)
+
+
+async def test_an_unreadable_version_sends_the_request_to_the_service() -> None:
+    """A sidecar that refuses connections (nothing listens on the port): no answer from the
+    cache, the caller forwards the request instead."""
+    import socket
+
+    import aiohttp
+
+    with socket.socket() as s:  # a loopback port that was free a moment ago
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cache = EdgeCache(EdgeCacheSettings())
+    cache.store("/k", b"catalog:version=1", [], b"{}")
+    errors = edgecache.LOOKUPS.labels("error")._value.get()
+    async with aiohttp.ClientSession() as session:
+        assert await cache.lookup("/k", session, f"http://127.0.0.1:{port}") is None
+    assert edgecache.LOOKUPS.labels("error")._value.get() == errors + 1
+    assert len(cache) == 1  # kept: the version may still be current once readable
