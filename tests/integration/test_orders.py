@@ -429,3 +429,40 @@ async def test_malformed_json_and_missing_token(gateway: httpx.AsyncClient,
     r = await gateway.post(ORDERS, headers={**customer.headers, "Idempotency-Key": "x" * 300},
                            json=order_body((str(uuid.uuid4()), 1)))
     is_problem(r, 400)
+
+
+# -- the scheduler's share (dapr/runtime/patches/0002) -------------------------------------------
+SCHEDULER_METRICS = "http://127.0.0.1:16091/metrics"
+
+
+async def _scheduler_jobs_held() -> float:
+    """Jobs the scheduler holds: created minus triggered minus deleted (its own counters)."""
+    async with httpx.AsyncClient() as c:
+        text = (await c.get(SCHEDULER_METRICS)).text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(("dapr_scheduler_jobs_created_total", "dapr_scheduler_jobs_triggered",
+                            "dapr_scheduler_jobs_deleted_total")):
+            value = float(line.rsplit(" ", 1)[1])
+            total += value if line.startswith("dapr_scheduler_jobs_created") else -value
+    return total
+
+
+async def test_an_order_waiting_to_ship_holds_one_scheduler_job(
+        gateway: httpx.AsyncClient, customer: Customer, admin_headers: dict[str, str]) -> None:
+    """Waiting for `shipped` or `cancel` holds the 30-day deadline only: the two waits
+    without a timeout get no reminder (without the patch daprd stores one each, due in the
+    year 9999, for as long as the order is open)."""
+    product = await create_product(gateway, admin_headers, price="1.00", stock=50)
+    await asyncio.sleep(1.0)  # let earlier tests' workflows settle
+    before = await _scheduler_jobs_held()
+    orders = [await place(gateway, customer, (product, 1)) for _ in range(5)]
+    for order in orders:
+        await wait_order(gateway, customer.headers, order["id"], {"processing"})
+    await asyncio.sleep(1.0)  # the turn after `processing` creates the waits' timers
+    held = await _scheduler_jobs_held() - before
+    # One deadline per order; 15 or more would mean the waits hold reminders again. A job of
+    # some other workflow still finishing is the slack.
+    assert 5 <= held <= 8, held
+    for order in orders:
+        await change(gateway, customer.headers, order["id"], "cancelled")
