@@ -31,6 +31,9 @@ def _hooks(settings: Settings) -> tuple[Hook, Hook]:
         drainer: Drainer | None = app.state.get("outbox_drainer")
         if drainer is not None:
             await drainer.stop()
+        catalog: Catalog | None = app.state.get("catalog")
+        if catalog is not None:
+            await catalog.cache.aclose()
         if app.state.get("dapr") is not None:
             await app.state.dapr.close()
 

@@ -10,11 +10,19 @@ client reads what it changed from the cache. Entries also expire after `ttl` sec
 
 Each answer names the version it is valid under, so the gateway can keep it too and reuse
 it only while that version is current (services/gateway/edgecache.py).
+
+Stock levels are the exception: inventory's stock.changed arrives with every reservation,
+and a new version on each would leave nothing cached while orders come in (a sale is when
+the catalog is read most). A stock change only marks the cache; one new version covers all
+the changes of the last `stock_delay` seconds (1 s), so stock shown in the catalog is at most
+that much older than the read model, which is itself fed asynchronously by events. Prices,
+names and every other admin write still get a new version before the write returns.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
@@ -34,6 +42,7 @@ log = structlog.get_logger(__name__)
 
 VERSION_KEY = "catalog:version"
 DEFAULT_TTL = 60
+DEFAULT_STOCK_DELAY = 1.0
 CACHE_ERRORS = (DaprGrpcError, DaprInternalError, OSError, UnicodeDecodeError)
 
 LOOKUPS = Counter("ecommerce_products_cache_requests",
@@ -69,11 +78,15 @@ class ProductCache:
     """Versioned read-through cache over the sidecar's gRPC state API (the Dapr SDK's async
     client: on this hot path it costs a fraction of an HTTP round trip through httpx)."""
 
-    def __init__(self, dapr: DaprClient, *, store: str = CACHE, ttl: int = DEFAULT_TTL) -> None:
+    def __init__(self, dapr: DaprClient, *, store: str = CACHE, ttl: int = DEFAULT_TTL,
+                 stock_delay: float = DEFAULT_STOCK_DELAY) -> None:
         self.dapr = dapr
         self.store = store
         self.ttl = ttl
+        self.stock_delay = stock_delay
         self._ttl_metadata = {"ttlInSeconds": str(ttl)}
+        self._stock_dirty = False
+        self._stock_task: asyncio.Task[None] | None = None
 
     async def read_through(self, kind: str, key: str,
                            compute: Callable[[], Awaitable[bytes | None]]) -> Cached:
@@ -134,6 +147,30 @@ class ProductCache:
             log.warning("cache_version_failed", error=str(exc)[:200])
             return None
         return version
+
+    def stock_changed(self) -> None:
+        """A stock level changed in the read model: a new version within `stock_delay`."""
+        self._stock_dirty = True
+        if self._stock_task is None or self._stock_task.done():
+            self._stock_task = asyncio.get_running_loop().create_task(self._refresh_stock())
+
+    async def _refresh_stock(self) -> None:
+        while self._stock_dirty:
+            await asyncio.sleep(self.stock_delay)
+            self._stock_dirty = False
+            if await self._new_version(None) is None:
+                self._stock_dirty = True  # the cache store is unreachable: try again
+            else:
+                INVALIDATIONS.labels("stock").inc()
+
+    async def aclose(self) -> None:
+        """Apply a pending stock change now (shutdown), then stop."""
+        if self._stock_task is not None and not self._stock_task.done():
+            self._stock_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._stock_task
+            if self._stock_dirty:
+                await self._new_version(None)
 
     async def invalidate(self, product_id: uuid.UUID | None, reason: str) -> None:
         """After a committed write: drop the product's entry and every listing.

@@ -307,7 +307,7 @@ class Catalog:
             self.pool, product_id=stock.product_id, available=stock.available,
             version=stock.version, changed_at=changed_at, event_id=event_id)
         if changed:
-            await self.cache.invalidate(stock.product_id, "stock")
+            self.cache.stock_changed()
         return changed
 
 

@@ -470,6 +470,40 @@ async def test_stock_follows_inventory(gateway: httpx.AsyncClient,
         assert (pid in in_stock_ids) == (on_hand > 0)
 
 
+async def _invalidations(reason: str) -> float:
+    async with httpx.AsyncClient() as c:
+        text = (await c.get(PRODUCTS_METRICS)).text
+    m = re.search(rf'^ecommerce_products_cache_invalidations_total{{reason="{reason}"}} (\S+)$',
+                  text, re.MULTILINE)
+    return float(m.group(1)) if m else 0.0
+
+
+async def test_a_run_of_stock_changes_costs_the_cache_one_new_version_a_second(
+        gateway: httpx.AsyncClient, admin_headers: dict[str, str],
+        make_product: Factory) -> None:
+    """Reservations change stock all the time; the catalog cache must survive them. Twenty
+    changes in a row make a handful of new versions, and the last level shows in listings
+    and by id within about a second of reaching the read model."""
+    product = await make_product(stock=100)
+    pid, category = product["id"], product["category"]
+    before = await _invalidations("stock")
+    for on_hand in range(80, 100):
+        r = await gateway.put(f"/api/inventory/{pid}", json={"on_hand": on_hand},
+                              headers=admin_headers)
+        assert r.status_code == 200, r.text
+
+    async def shows_last() -> bool:
+        by_id = (await gateway.get(f"/api/products/{pid}")).json()["stock_quantity"]
+        listed = {p["id"]: p["stock_quantity"] for p in (await _list(
+            gateway, category=category, page_size=100))["items"]}
+        return by_id == 99 and listed.get(pid) == 99
+
+    await _eventually(shows_last, timeout=10)
+    await asyncio.sleep(2.5)  # the last change's new version comes within a second
+    bumps = await _invalidations("stock") - before
+    assert 1 <= bumps <= 10, bumps  # other tests' stock changes may share a bump
+
+
 async def test_stale_and_duplicate_stock_events_are_ignored(
         gateway: httpx.AsyncClient, dapr_headers: dict[str, str], make_product: Factory) -> None:
     """Events straight onto the real broker, as inventory's sidecar would deliver them."""
