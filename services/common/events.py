@@ -2,8 +2,7 @@
 
 Publishers send `{"type": "<event.name>", ...}` and set the CloudEvent type to the same
 name. Subscribers declare `Subscription`s; `subscribe_route()` serves Dapr's programmatic
-`GET /dapr/subscribe`, each with the shared dead-letter topic and, where a subscriber names
-the types it acts on, a routing rule so that daprd does not deliver the others.
+`GET /dapr/subscribe`, each with the shared dead-letter topic.
 """
 
 from __future__ import annotations
@@ -27,9 +26,6 @@ class Subscription(msgspec.Struct, frozen=True):
     topic: str
     route: str
     dead_letter_topic: str = DEAD_LETTER_TOPIC
-    # The CloudEvent types the subscriber acts on; daprd acknowledges every other type of
-    # the topic without calling the app (a routing rule with no default route). Empty: all.
-    types: tuple[str, ...] = ()
 
 
 class CloudEvent(msgspec.Struct, kw_only=True):
@@ -48,22 +44,12 @@ RETRY = {"status": "RETRY"}
 DROP = {"status": "DROP"}
 
 
-def _declaration(s: Subscription) -> dict[str, Any]:
-    body: dict[str, Any] = {"pubsubname": PUBSUB, "topic": s.topic,
-                            "deadLetterTopic": s.dead_letter_topic}
-    if s.types:
-        wanted = ", ".join(msgspec.json.encode(t).decode() for t in s.types)
-        body["routes"] = {"rules": [{"match": f"event.type in [{wanted}]", "path": s.route}]}
-    else:
-        body["route"] = s.route
-    return body
-
-
 def subscribe_route(subscriptions: Sequence[Subscription]) -> Any:
-    body = [_declaration(s) for s in subscriptions]
+    body = [{"pubsubname": PUBSUB, "topic": s.topic, "route": s.route,
+             "deadLetterTopic": s.dead_letter_topic} for s in subscriptions]
 
     @get("/dapr/subscribe", include_in_schema=False, sync_to_thread=False)
-    def dapr_subscribe() -> list[dict[str, Any]]:
+    def dapr_subscribe() -> list[dict[str, str]]:
         return body
 
     return dapr_subscribe

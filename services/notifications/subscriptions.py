@@ -11,7 +11,7 @@ from litestar import Request, post
 
 from services.common.events import DROP, SUCCESS, CloudEvent, Subscription, subscribe_route
 from services.common.names import DEAD_LETTER_TOPIC, TOPIC_ORDERS, TOPIC_USERS
-from services.notifications.service import ORDER_KINDS, Notifier
+from services.notifications.service import Notifier
 
 log = structlog.get_logger(__name__)
 
@@ -21,8 +21,7 @@ DEAD_LETTER_ROUTE: Final = "/internal/events/deadletter"
 
 SUBSCRIPTIONS: Final = (
     Subscription(TOPIC_USERS, USERS_ROUTE),
-    # order.created sends nothing (service.IGNORED): daprd need not deliver it at all.
-    Subscription(TOPIC_ORDERS, ORDERS_ROUTE, types=tuple(sorted(ORDER_KINDS))),
+    Subscription(TOPIC_ORDERS, ORDERS_ROUTE),
     # The dead-letter subscription has no dead-letter topic of its own: no loops.
     Subscription(DEAD_LETTER_TOPIC, DEAD_LETTER_ROUTE, dead_letter_topic=""),
 )
