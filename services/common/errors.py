@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -114,6 +115,22 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
                    instance=request.url.path)
 
 
+# Postgres' refusals of a value itself (a NUL character in text or jsonb, a number or a text
+# too large for its column), which only a client-supplied value produces in this code base;
+# the rest of the data-exception class (22xxx) can be a bug of ours and stays a 500.
+UNSTORABLE_VALUE = (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError,
+                    asyncpg.NumericValueOutOfRangeError, asyncpg.StringDataRightTruncationError)
+
+
+def unstorable_value_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """One answer in every service for a value no column can hold: nothing was written."""
+    log.warning("unstorable_value", path=request.url.path, error=type(exc).__name__,
+                sqlstate=getattr(exc, "sqlstate", None))
+    return problem(422, "Invalid input",
+                   "The request contains a value that cannot be stored (for example a NUL "
+                   "character or a number out of range)", instance=request.url.path)
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled_error", path=request.url.path, error=type(exc).__name__)
     return problem(HTTP_500_INTERNAL_SERVER_ERROR, "Internal error",
@@ -132,6 +149,7 @@ def _title(status: int) -> str:
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     DomainError: domain_error_handler,
     HTTPException: http_exception_handler,
+    **{cls: unstorable_value_handler for cls in UNSTORABLE_VALUE},
     Exception: internal_error_handler,
 }
 

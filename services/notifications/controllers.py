@@ -30,7 +30,7 @@ class NotificationController(Controller):
     @get("/")
     async def list_notifications(
         self, db: asyncpg.Pool, caller: Identity,
-        page: int = Parameter(default=1, ge=1),
+        page: int = Parameter(default=1, ge=1, le=100_000),
         page_size: int = Parameter(default=20, ge=1, le=100),
         order_id: uuid.UUID | None = None,
         status: str | None = Parameter(default=None, description="pending, sent or failed"),
@@ -50,7 +50,7 @@ class NotificationController(Controller):
     @get("/dead-letters", dependencies={"admin": Provide(provide_admin)})
     async def list_dead_letters(
         self, db: asyncpg.Pool, admin: Identity,
-        page: int = Parameter(default=1, ge=1),
+        page: int = Parameter(default=1, ge=1, le=100_000),
         page_size: int = Parameter(default=20, ge=1, le=100),
         event_id: str | None = Parameter(default=None, max_length=200),
     ) -> DeadLetterPage:

@@ -85,6 +85,8 @@ DEFAULT_MAX_ATTEMPTS: Final = 5
 # so it always outlives the send it covers.
 SEND_TIMEOUT_SECONDS: Final = 15.0
 CLAIM_SECONDS: Final = 30.0
+# The notifications.event_id column holds 1 to 200 characters (0001_notifications.sql).
+MAX_EVENT_ID: Final = 200
 
 ORDER_KINDS: Final[dict[str, Kind]] = {
     "order.confirmed": "order_confirmed",
@@ -221,14 +223,18 @@ def draft_for(etype: str, data: Mapping[str, Any], renderer: Renderer) -> Draft 
     payload cannot be read."""
     try:
         if etype == USER_REGISTERED:
-            user = msgspec.convert(data, UserRegistered, strict=False)
-            return _welcome(user, renderer)
-        if etype in ORDER_KINDS:
+            draft = _welcome(msgspec.convert(data, UserRegistered, strict=False), renderer)
+        elif etype in ORDER_KINDS:
             order = msgspec.convert(data, OrderEvent, strict=False)
-            return _order_mail(ORDER_KINDS[etype], order, renderer)
-    except msgspec.ValidationError as exc:
+            draft = _order_mail(ORDER_KINDS[etype], order, renderer)
+        else:
+            return None
+    except (msgspec.ValidationError, ArithmeticError) as exc:
+        # ArithmeticError: an amount msgspec reads as a Decimal but no price is ("Infinity").
         raise BadEvent(f"malformed {etype} payload: {exc}") from exc
-    return None
+    if "\x00" in draft.html or "\x00" in draft.text:
+        raise BadEvent(f"{etype} payload contains a NUL character")
+    return draft
 
 
 def _welcome(user: UserRegistered, renderer: Renderer) -> Draft:
@@ -268,8 +274,10 @@ class Notifier:
 
     async def handle(self, ce: CloudEvent) -> dict[str, str]:
         etype = event_type(ce)
-        bound = log.bind(event_id=ce.id, event_type=etype, topic=ce.topic)
+        bound = log.bind(event_id=ce.id[:MAX_EVENT_ID], event_type=etype, topic=ce.topic)
         try:
+            if not 1 <= len(ce.id) <= MAX_EVENT_ID:
+                raise BadEvent(f"the CloudEvent id must have 1 to {MAX_EVENT_ID} characters")
             draft = draft_for(etype, ce.data, self.renderer)
         except BadEvent as exc:
             # Retrying cannot help: straight to the dead-letter topic, where it is recorded.
@@ -329,14 +337,26 @@ class Notifier:
         data = envelope.get("data")
         async with self.pool.acquire() as conn, conn.transaction():
             await repository.record_dead_letter(
-                conn, event_id=event_id[:200], topic=str(envelope.get("topic") or ""),
+                conn, event_id=event_id[:MAX_EVENT_ID], topic=str(envelope.get("topic") or ""),
                 type_=str(envelope.get("type") or ""), source=str(envelope.get("source") or ""),
-                data=data if isinstance(data, dict) else None)
+                data=_storable(data) if isinstance(data, dict) else None)
             # Dapr dead-letters on its own once its retries run out: never leave that pending.
             failed = await repository.fail_pending(
                 conn, event_id, "dead-lettered: delivery retries exhausted")
         log.warning("dead_letter_recorded", event_id=event_id, topic=envelope.get("topic"),
                     type=envelope.get("type"), notification_failed=failed)
+
+
+def _storable(value: Any) -> Any:
+    """`value` without NUL characters, which jsonb refuses: a dead letter is recorded even
+    when its payload is the reason it died."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return value
 
 
 def _digest(raw: bytes) -> str:

@@ -245,6 +245,36 @@ async def test_an_unusable_event_is_dead_lettered_and_recorded(
     assert (await feed(gateway, admin_headers, order_id=data["order_id"]))["total"] == 0
 
 
+@pytest.mark.parametrize("case", ["infinite total", "id too long", "nul in data"])
+async def test_malformed_order_events_are_dead_lettered_not_failed(
+        gateway: httpx.AsyncClient, dapr_headers: dict[str, str],
+        admin_headers: dict[str, str], case: str) -> None:
+    """Events the service cannot use are dropped to the dead-letter topic and recorded there
+    (a 500 would only make Dapr redeliver them)."""
+    event_id = f"test-bad-{uuid.uuid4()}"
+    data = order_event("processing", order_id=str(uuid.uuid4()), user_id=str(uuid.uuid4()),
+                       email=new_recipient())
+    if case == "infinite total":
+        data["total"] = "Infinity"
+    elif case == "id too long":
+        event_id += "x" * 300
+    else:
+        data["status"] = "processing\u0000"
+        data["items"][0]["name"] = "Mug\u0000"
+    await publish(dapr_headers, "orders", "order.confirmed", data, event_id=event_id)
+
+    async def recorded() -> dict[str, Any] | None:
+        r = await gateway.get("/api/notifications/dead-letters",
+                              params={"event_id": event_id[:200]}, headers=admin_headers)
+        assert r.status_code == 200, r.text
+        items = r.json()["items"]
+        return items[0] if items else None
+
+    item = await eventually(recorded, what="the dead letter")
+    assert item["type"] == "order.confirmed"
+    assert (await feed(gateway, admin_headers, order_id=data["order_id"]))["total"] == 0
+
+
 async def test_smtp_down_retries_then_records_a_failure_and_stays_healthy(
         gateway: httpx.AsyncClient, dapr_headers: dict[str, str],
         admin_headers: dict[str, str]) -> None:
@@ -360,6 +390,7 @@ async def test_the_feed_is_paginated_newest_first(
     ("GET", "/api/notifications?page=0", None),
     ("GET", "/api/notifications?page_size=101", None),
     ("GET", "/api/notifications?page=abc", None),
+    ("GET", "/api/notifications?page=100000000000000000", None),
     ("GET", "/api/notifications?status=lost", None),
     ("GET", "/api/notifications?order_id=not-a-uuid", None),
     ("PATCH", "/api/notifications/{id}", {"read": True, "status": "sent"}),

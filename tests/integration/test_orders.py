@@ -466,3 +466,15 @@ async def test_an_order_waiting_to_ship_holds_one_scheduler_job(
     assert 5 <= held <= 8, held
     for order in orders:
         await change(gateway, customer.headers, order["id"], "cancelled")
+
+
+async def test_a_value_the_database_cannot_hold_is_a_422(
+        gateway: httpx.AsyncClient, customer: Customer, admin_headers: dict[str, str]) -> None:
+    """A NUL character passes the schema but no text or jsonb column takes it: the shared
+    handler (services/common/errors.py) answers 422, and no order is made."""
+    product = await create_product(gateway, admin_headers, price="2.00", stock=5)
+    body = order_body((product, 1))
+    body["shipping_address"] = {**ADDRESS, "name": "Ada\u0000Lovelace"}
+    is_problem(await gateway.post(ORDERS, headers=customer.headers, json=body), 422)
+    mine = await gateway.get(ORDERS, headers=customer.headers)
+    assert mine.json()["total"] == 0

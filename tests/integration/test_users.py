@@ -285,3 +285,18 @@ async def test_malformed_json_and_wrong_content_type(gateway: httpx.AsyncClient)
     r = await gateway.post("/api/users/login", content=b"[]",
                            headers={"content-type": "application/json"})
     is_problem(r, 400)
+
+
+async def test_a_nul_character_is_a_422_not_a_server_error(gateway: httpx.AsyncClient) -> None:
+    email = unique_email()
+    r = await gateway.post("/api/users/register", json={
+        "email": email, "password": "a-long-enough-passphrase", "name": "Ada\u0000"})
+    is_problem(r, 422)
+    # nothing was stored: the same address registers cleanly afterwards
+    r = await gateway.post("/api/users/register", json={
+        "email": email, "password": "a-long-enough-passphrase", "name": "Ada"})
+    assert r.status_code == 201, r.text
+    r = await gateway.post("/api/users/login", json={
+        "email": "nul\u0000@example.com", "password": "a-long-enough-passphrase"})
+    assert r.status_code in (401, 422), r.text
+    is_problem(r)
