@@ -39,9 +39,6 @@ class SidecarResponse:
     def text(self) -> str:
         return self.content.decode("utf-8", "replace")
 
-    def json(self) -> Any:
-        return msgspec.json.decode(self.content)
-
 
 class Sidecar:
     """Async client of one daprd's HTTP API, on one pooled aiohttp session.
@@ -145,25 +142,6 @@ class Sidecar:
         return msgspec.json.decode(r.content) if r.content else None
 
     # -- state --------------------------------------------------------------------------------
-    async def get_state(self, store: str, key: str) -> bytes | None:
-        r = await self._call("GET", f"/v1.0/state/{store}/{quote(key, safe='')}", "get state")
-        if r.status_code == 204 or not r.content:
-            return None
-        self._check(r, "get state")
-        return r.content
-
-    async def save_state(self, store: str, key: str, value: Any, *,
-                         ttl_seconds: int | None = None, etag: str | None = None) -> None:
-        item: dict[str, Any] = {"key": key, "value": value}
-        if ttl_seconds:
-            item["metadata"] = {"ttlInSeconds": str(ttl_seconds)}
-        if etag is not None:
-            item["etag"] = etag
-            item["options"] = {"concurrency": "first-write"}
-        r = await self._call("POST", f"/v1.0/state/{store}", "save state",
-                             content=msgspec.json.encode([item]), headers=_JSON)
-        self._check(r, "save state")
-
     async def get_state_etag(self, store: str, key: str) -> tuple[bytes | None, str | None]:
         """The value and its etag (both None when the key is absent)."""
         r = await self._call("GET", f"/v1.0/state/{store}/{quote(key, safe='')}", "get state")

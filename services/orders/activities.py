@@ -24,7 +24,7 @@ from dapr.ext.workflow import WorkflowActivityContext
 from dapr.ext.workflow._durabletask.task import NonRetryableError
 
 from services.common import db, telemetry
-from services.common.dapr import Sidecar
+from services.common.dapr import Sidecar, SidecarResponse
 from services.common.money import fmt
 from services.common.names import INVENTORY, PAYMENTS
 from services.common.settings import Settings
@@ -100,14 +100,18 @@ def _order_id(payload: dict[str, Any]) -> uuid.UUID:
     return uuid.UUID(str(payload["order_id"]))
 
 
+async def _order(conn: asyncpg.Pool | asyncpg.Connection, order_id: uuid.UUID) -> asyncpg.Record:
+    row = await repository.get_order(conn, order_id)
+    if row is None:
+        raise NonRetryableError(f"order {order_id} does not exist")
+    return row
+
+
 async def _load(pool: asyncpg.Pool, order_id: uuid.UUID) -> tuple[asyncpg.Record,
                                                                    list[asyncpg.Record]]:
+    """The order and its lines."""
     async with pool.acquire() as conn:
-        row = await repository.get_order(conn, order_id)
-        if row is None:
-            raise NonRetryableError(f"order {order_id} does not exist")
-        items = await repository.get_items(conn, [order_id])
-    return row, items
+        return await _order(conn, order_id), await repository.get_items(conn, [order_id])
 
 
 def _problem_code(content: bytes) -> dict[str, Any]:
@@ -147,11 +151,15 @@ async def reserve_stock(ctx: WorkflowActivityContext, payload: dict[str, Any]) -
     raise RuntimeError(f"inventory answered {r.status_code}: {r.text[:200]}")
 
 
+async def _reservation(sidecar: Sidecar, order_id: uuid.UUID, action: str) -> SidecarResponse:
+    """POST internal/reservations/{order_id}/{action} to inventory (idempotent there)."""
+    return await sidecar.invoke(INVENTORY, "POST", f"internal/reservations/{order_id}/{action}")
+
+
 async def release_stock(ctx: WorkflowActivityContext, payload: dict[str, Any]) -> None:
     """Give the order's reserved stock back (idempotent; a no-op when nothing is reserved)."""
     _, sidecar = await _deps()
-    order_id = _order_id(payload)
-    r = await sidecar.invoke(INVENTORY, "POST", f"internal/reservations/{order_id}/release")
+    r = await _reservation(sidecar, _order_id(payload), "release")
     if r.status_code >= 300:
         raise RuntimeError(f"inventory answered {r.status_code} to release: {r.text[:200]}")
 
@@ -159,8 +167,7 @@ async def release_stock(ctx: WorkflowActivityContext, payload: dict[str, Any]) -
 async def commit_stock(ctx: WorkflowActivityContext, payload: dict[str, Any]) -> None:
     """Turn the reservation into a shipment (idempotent)."""
     _, sidecar = await _deps()
-    order_id = _order_id(payload)
-    r = await sidecar.invoke(INVENTORY, "POST", f"internal/reservations/{order_id}/commit")
+    r = await _reservation(sidecar, _order_id(payload), "commit")
     if r.status_code >= 300:
         raise RuntimeError(f"inventory answered {r.status_code} to commit: {r.text[:200]}")
 
@@ -176,7 +183,7 @@ def refund_key(order_id: uuid.UUID) -> str:
 async def _confirm_hold(sidecar: Sidecar, order_id: uuid.UUID) -> str:
     """Ask inventory to hold the paid order's units until commit or release (an unconfirmed
     reservation expires). "confirmed", or "lost" when the hold lapsed and the units are gone."""
-    r = await sidecar.invoke(INVENTORY, "POST", f"internal/reservations/{order_id}/confirm")
+    r = await _reservation(sidecar, order_id, "confirm")
     if r.status_code < 300:
         return "confirmed"
     if r.status_code == 409 and _problem_code(r.content).get("code"):
@@ -194,7 +201,7 @@ async def charge_payment(ctx: WorkflowActivityContext, payload: dict[str, Any]) 
     """
     pool, sidecar = await _deps()
     order_id = _order_id(payload)
-    order, _ = await _load(pool, order_id)
+    order = await _order(pool, order_id)
     r = await sidecar.invoke(PAYMENTS, "POST", "internal/charges", json={
         "idempotency_key": charge_key(order_id), "order_id": str(order_id),
         "user_id": str(order["user_id"]), "amount": fmt(order["total"]),
@@ -223,7 +230,7 @@ async def refund_payment(ctx: WorkflowActivityContext, payload: dict[str, Any]) 
     """Refund the whole charge once (idempotency key derived from the order id)."""
     pool, sidecar = await _deps()
     order_id = _order_id(payload)
-    order, _ = await _load(pool, order_id)
+    order = await _order(pool, order_id)
     charge_id = payload.get("charge_id") or order["charge_id"]
     if not charge_id:
         return {"status": "nothing_to_refund"}

@@ -39,7 +39,7 @@ class OrderController(Controller):
         charges and confirms it). A retry with the same Idempotency-Key answers 200 with the
         same order; the same key with a different body is a 422.
         """
-        sidecar: Sidecar = state.orders_sidecar
+        sidecar: Sidecar = state.sidecar
         created = await service.create_order(db, sidecar, state.workflow_client, identity,
                                               data, idempotency_key)
         if not created.replayed:

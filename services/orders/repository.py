@@ -203,6 +203,3 @@ async def try_lock(conn: Conn, key: int) -> bool:
 async def unlock(conn: Conn, key: int) -> None:
     await conn.execute("SELECT pg_advisory_unlock($1)", key)
 
-
-def record_dict(row: asyncpg.Record) -> dict[str, Any]:
-    return dict(row.items())

@@ -13,7 +13,6 @@ from typing import Annotated, Literal
 import msgspec
 
 Status = Literal["pending", "processing", "shipped", "delivered", "cancelled"]
-STATUSES: tuple[Status, ...] = ("pending", "processing", "shipped", "delivered", "cancelled")
 FINAL_STATUSES: frozenset[str] = frozenset({"delivered", "cancelled"})
 
 MAX_LINES = 50

@@ -35,15 +35,11 @@ import structlog
 from dapr.ext.workflow.logger.options import LoggerOptions
 from litestar import Litestar
 
-from services.common.names import SECRETSTORE
 from services.common.settings import Settings
 from services.orders import activities, outbox, repository, service
 
 log = structlog.get_logger(__name__)
 
-EVENT_CANCEL = "cancel"
-EVENT_SHIPPED = "shipped"
-EVENT_DELIVERED = "delivered"
 
 # Transient failures (a service restarting, a sidecar reconnecting) are retried quickly.
 STEP_RETRY = wf.RetryPolicy(first_retry_interval=timedelta(milliseconds=500),
@@ -112,7 +108,7 @@ def _cancel_reason(data: Any) -> str:
 
 def _cancel_requested(ctx: wf.DaprWorkflowContext) -> str | None:
     """The reason of a buffered `cancel` event, without waiting (a zero-timeout wait)."""
-    task = ctx.wait_for_external_event(EVENT_CANCEL, timeout=timedelta(0))
+    task = ctx.wait_for_external_event(service.EVENT_CANCEL, timeout=timedelta(0))
     if task.is_complete and not task.is_failed:
         return _cancel_reason(task.get_result())
     return None
@@ -163,8 +159,8 @@ def order_workflow(ctx: wf.DaprWorkflowContext, payload: dict[str, Any]) -> Step
 
     yield from _set_status(ctx, ref, "processing", ["pending"])
 
-    cancel = ctx.wait_for_external_event(EVENT_CANCEL)
-    shipped = ctx.wait_for_external_event(EVENT_SHIPPED)
+    cancel = ctx.wait_for_external_event(service.EVENT_CANCEL)
+    shipped = ctx.wait_for_external_event(service.EVENT_SHIPPED)
     too_late = ctx.create_timer(ctx.current_utc_datetime + SHIP_DEADLINE)
     winner = yield wf.when_any([shipped, cancel, too_late])
     if winner is not shipped:
@@ -176,7 +172,7 @@ def order_workflow(ctx: wf.DaprWorkflowContext, payload: dict[str, Any]) -> Step
     yield from _must(ctx, "commit_stock", ref)
     yield from _set_status(ctx, ref, "shipped", ["processing"])
 
-    delivered = ctx.wait_for_external_event(EVENT_DELIVERED)
+    delivered = ctx.wait_for_external_event(service.EVENT_DELIVERED)
     assumed = ctx.create_timer(ctx.current_utc_datetime + DELIVERY_DEADLINE)
     winner = yield wf.when_any([delivered, assumed])
     reason = None if winner is delivered else "delivery_assumed"
@@ -303,16 +299,14 @@ async def _reconcile_forever(app: Litestar, started_at: datetime) -> None:
 # -- lifespan hooks ----------------------------------------------------------------------------
 async def start(app: Litestar) -> None:
     settings: Settings = app.state.settings
-    dsn = await app.state.sidecar.get_secret(SECRETSTORE, f"{settings.app_id}-db-dsn")
-    resources = activities.Resources(settings, dsn)
+    resources = activities.Resources(settings, app.state.db_dsn)
     activities.configure(resources)
     app.state.activity_resources = resources
     runtime = build_runtime(settings)
     await asyncio.to_thread(runtime.start)
     app.state.workflow_runtime = runtime
     app.state.workflow_client = client(settings)
-    app.state.orders_sidecar = activities.lean_sidecar(settings)
-    drainer = outbox.drainer(app.state.db, app.state.orders_sidecar)
+    drainer = outbox.drainer(app.state.db, app.state.sidecar)
     drainer.start()
     app.state.outbox_drainer = drainer
     app.state.reconciler = asyncio.create_task(_reconcile_forever(app, datetime.now(UTC)),
@@ -331,9 +325,6 @@ async def stop(app: Litestar) -> None:
     runtime = app.state.get("workflow_runtime")
     if runtime is not None:
         await asyncio.to_thread(runtime.shutdown)
-    lean = app.state.get("orders_sidecar")
-    if lean is not None:
-        await lean.aclose()
     resources = app.state.get("activity_resources")
     if resources is not None:
         resources.close()

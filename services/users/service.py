@@ -92,11 +92,14 @@ class UsersService:
         s = self.settings
         ip_key = subject_key("login", "ip", client_ip)
         account_key = subject_key("login", "account", email)
+        account_failures = 0
         for key, limit in ((ip_key, s.login_failures_per_ip),
                            (account_key, s.login_failures_per_account)):
             count, retry_after = await self.limiter.count(key)
             if count >= limit:
                 raise RateLimiter.refuse(retry_after, "failed logins")
+            if key == account_key:
+                account_failures = count
         user = await repository.get_by_email(self.db, email)
         # Unknown e-mail: verify against a dummy hash so both failures take the same time.
         ok = await self.passwords.verify(user.password_hash if user else None, data.password)
@@ -107,7 +110,8 @@ class UsersService:
         if self.passwords.needs_rehash(user.password_hash):
             new_hash = await self.passwords.hash(data.password)
             await repository.replace_password_hash(self.db, user.id, user.password_hash, new_hash)
-        await self.limiter.reset(account_key)
+        if account_failures:  # a state delete only when there is a count to clear
+            await self.limiter.reset(account_key)
         session, _ = await self._session(user)
         return session
 

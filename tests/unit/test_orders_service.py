@@ -105,10 +105,10 @@ def test_a_total_past_the_money_cap_is_invalid() -> None:
 def test_who_may_request_which_status(current: str, target: str, admin: bool,
                                       error: type[Exception] | None) -> None:
     if error is None:
-        service.can_request(current, target, is_owner=not admin, is_admin=admin)
+        service.can_request(current, target, is_admin=admin)
     else:
         with pytest.raises(error):
-            service.can_request(current, target, is_owner=not admin, is_admin=admin)
+            service.can_request(current, target, is_admin=admin)
 
 
 def test_event_payload_carries_money_as_strings() -> None:
