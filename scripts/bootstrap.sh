@@ -21,7 +21,11 @@ as_root() {
 need=()
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=("postgresql-$POSTGRES_MAJOR")
 command -v redis-server >/dev/null || need+=(redis-server)
-command -v wrk >/dev/null || need+=(wrk)
+# wrk is for bench/ only: installed along when root is at hand, never a reason to need it.
+if ! command -v wrk >/dev/null; then
+  if ((${#need[@]})) || [[ $(id -u) -eq 0 ]] || sudo -n true 2>/dev/null; then need+=(wrk)
+  else say "wrk is not installed (only bench/ needs it: apt-get install wrk)"; fi
+fi
 if ((${#need[@]})); then
   say "installing ${need[*]} (apt-get)"
   export DEBIAN_FRONTEND=noninteractive
@@ -47,6 +51,5 @@ if [[ ! -x .venv/bin/python || "$(cat .venv/.stamp 2>/dev/null)" != "$stamp" ]];
 fi
 
 # 3. Dapr runtime ---------------------------------------------------------------------------
-scripts/build-dapr.sh
-scripts/install-helm.sh  # the pinned Helm for tests/deploy/
+scripts/build-dapr.sh  # (tests/deploy builds the pinned Helm itself when it first needs it)
 say "ready"

@@ -115,8 +115,10 @@ def ensure_secrets() -> dict[str, str]:
             changed = True
     if changed:
         tmp = SECRETS_FILE.with_suffix(".tmp")
-        tmp.write_text(json.dumps(existing, indent=2))
-        tmp.chmod(0o600)
+        tmp.unlink(missing_ok=True)
+        # Created private: the secrets are never readable by others, not even briefly.
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+            f.write(json.dumps(existing, indent=2))
         tmp.replace(SECRETS_FILE)
         log(f"secrets written to {SECRETS_FILE.relative_to(ROOT)}")
     return existing
@@ -305,6 +307,11 @@ def setup_databases(sec: dict[str, str]) -> None:
                                              database="postgres")
             except (asyncpg.CannotConnectNowError, OSError):
                 await asyncio.sleep(0.2)
+            except asyncpg.InvalidPasswordError:
+                raise StackError(
+                    f"{SECRETS_FILE.relative_to(ROOT)} no longer matches the database in "
+                    f"{(LOCAL / 'pgdata').relative_to(ROOT)} (was it replaced?): restore it, or "
+                    "delete .local/pgdata to start with empty databases") from None
         raise StackError("PostgreSQL did not accept connections within 60s")
 
     async def run() -> None:
@@ -504,14 +511,6 @@ def step(what: str) -> Iterator[None]:
     log(f"{what}: done in {time.monotonic() - t:.1f}s")
 
 
-def all_procs(sec: dict[str, str]) -> list[Proc]:
-    run, apps = load_apps()
-    procs = [postgres_proc(sec), redis_proc(sec), smtp_proc(), placement_proc(), scheduler_proc()]
-    for a in apps:
-        procs += [a.sidecar_proc(sec, run), a.app_proc(sec)]
-    return procs
-
-
 def down() -> None:
     """Stop everything a previous `up` started (pid files in .local/run)."""
     if not RUN.exists():
@@ -559,7 +558,11 @@ def up(timeout: float = 180.0) -> dict[str, str]:
         raise StackError("the Dapr runtime is not built: run scripts/bootstrap.sh")
     with stack_lock():
         _down()
-        return _up(timeout)
+        try:
+            return _up(timeout)
+        except BaseException:  # a failed or interrupted start leaves nothing running
+            _down()
+            raise
 
 
 def _up(timeout: float) -> dict[str, str]:
@@ -655,8 +658,12 @@ def main() -> int:
             seed()
     except (StackError, subprocess.CalledProcessError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        down()
+        down()  # up() cleans up after itself; this is for a failed seed
         return 1
+    except KeyboardInterrupt:
+        log("interrupted: stopping ...")
+        down()
+        return 130
     log(f"ready in {time.monotonic() - t0:.1f}s")
     banner(sec)
     if args.detach:

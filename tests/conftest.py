@@ -60,10 +60,8 @@ def platform() -> Iterator[dict[str, str]]:
         tidy_catalog(sec)
         return
     try:
-        sec = stack.up()
+        sec = stack.up()  # a failed start stops what it started
     except stack.StackError as exc:
-        if not reuse:  # a shared stack is never stopped by a test run
-            stack.down()
         pytest.exit(f"the platform did not start:\n{exc}", returncode=1)
     stack.seed()
     try:
