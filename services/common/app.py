@@ -100,7 +100,6 @@ def build_app(
     guarded: bool = True,
     title: str | None = None,
     description: str = "",
-    extra_middleware: Sequence[Any] = (),
     liveness_path: str = "/health",
 ) -> Litestar:
     """Create the Litestar app of one service.
@@ -148,7 +147,6 @@ def build_app(
                 "checks": checks}
         return Response(body, status_code=200 if ok else 503)
 
-    middleware: list[Any] = list(extra_middleware)
     prometheus = PrometheusConfig(app_name=settings.app_id, prefix="ecommerce",
                                   group_path=True, exclude=list(OPEN_PATHS))
 
@@ -163,7 +161,7 @@ def build_app(
         dependencies={"sidecar": Provide(provide_sidecar, sync_to_thread=False),
                       "db": Provide(provide_db, sync_to_thread=False), **(dependencies or {})},
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[context, prometheus.middleware, *middleware],
+        middleware=[context, prometheus.middleware],
         openapi_config=OpenAPIConfig(title=title or f"{settings.app_id} service",
                                      version="0.1.0", description=description,
                                      path="/schema", components=_openapi_components()),

@@ -55,10 +55,6 @@ async def provide_identity(request: Request[Any, Any, Any]) -> Identity:
     return ident
 
 
-async def provide_optional_identity(request: Request[Any, Any, Any]) -> Identity | None:
-    return identity_from_headers(request.headers)
-
-
 async def provide_admin(request: Request[Any, Any, Any]) -> Identity:
     """Dependency: an authenticated admin; 401 without a token, 403 with the wrong role."""
     ident = await provide_identity(request)

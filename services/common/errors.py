@@ -149,7 +149,7 @@ def _title(status: int) -> str:
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     DomainError: domain_error_handler,
     HTTPException: http_exception_handler,
-    **{cls: unstorable_value_handler for cls in UNSTORABLE_VALUE},
+    **dict.fromkeys(UNSTORABLE_VALUE, unstorable_value_handler),
     Exception: internal_error_handler,
 }
 

@@ -31,7 +31,6 @@ DEAD_LETTER_TOPIC: Final = "deadletter"
 HEADER_USER_ID: Final = "x-user-id"
 HEADER_USER_ROLE: Final = "x-user-role"
 HEADER_USER_EMAIL: Final = "x-user-email"
-IDENTITY_HEADERS: Final = (HEADER_USER_ID, HEADER_USER_ROLE, HEADER_USER_EMAIL)
 # Set by daprd on every call it makes to its app when APP_API_TOKEN is configured.
 HEADER_DAPR_API_TOKEN: Final = "dapr-api-token"  # noqa: S105 (a header name)
 

@@ -18,7 +18,7 @@ from services.common.names import BACKEND_APPS
 from services.common.settings import Settings
 from services.gateway import edgecache, openapi, ratelimit
 from services.gateway.auth import Authenticator
-from services.gateway.proxy import Proxy, Upstream
+from services.gateway.proxy import Proxy
 
 API_INFO = {
     "name": "ecommerce-dapr",
@@ -43,15 +43,7 @@ async def aggregated_health(sidecar: Sidecar) -> tuple[bool, dict[str, str]]:
 
 
 def create_app(settings: Settings) -> Litestar:
-    def sidecar_of(scope: Scope) -> Sidecar:
-        sidecar: Sidecar = scope["app"].state.sidecar
-        return sidecar
-
-    def authenticator_of(scope: Scope) -> Authenticator:
-        authenticator: Authenticator = scope["app"].state.authenticator
-        return authenticator
-
-    proxy = Proxy(sidecar_of, authenticator_of)
+    proxy = Proxy()
 
     @asgi("/api", is_mount=True, copy_scope=False)
     async def api(scope: Scope, receive: Receive, send: Send) -> None:
@@ -96,7 +88,6 @@ def create_app(settings: Settings) -> Litestar:
 
     async def start(app: Litestar) -> None:
         app.state.authenticator = Authenticator(app.state.sidecar)
-        app.state.upstream = Upstream(settings.dapr_http_url, settings.dapr_api_token)
         app.state.ratelimiter = ratelimit.RateLimiter(app.state.sidecar, limits)
         app.state.edgecache = edgecache.EdgeCache(edge)
         app.state.openapi = openapi.OpenAPIAggregator(
@@ -104,7 +95,6 @@ def create_app(settings: Settings) -> Litestar:
 
     async def stop(app: Litestar) -> None:
         await app.state.ratelimiter.aclose()
-        await app.state.upstream.aclose()
 
     return build_app(settings, route_handlers=[api, index, health, openapi_json, docs,
                                                docs_init, assets], guarded=False,

@@ -28,12 +28,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import quote
 
-import aiohttp
 import structlog
 from prometheus_client import Counter
 
+from services.common.dapr import Sidecar
+from services.common.errors import DomainError
 from services.common.names import CACHE
 from services.common.settings import ConfigError
 
@@ -110,8 +110,7 @@ class EdgeCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    async def lookup(self, key: str, session: aiohttp.ClientSession, dapr_url: str,
-                     ) -> Entry | None:
+    async def lookup(self, key: str, sidecar: Sidecar) -> Entry | None:
         """The entry for `key` if the version it names is still the current one."""
         entry = self._entries.get(key)
         if entry is None:
@@ -122,30 +121,19 @@ class EdgeCache:
             LOOKUPS.labels("miss").inc()
             return None
         try:
-            current = await self._current_version(entry.version_key, session, dapr_url)
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            current, _ = await sidecar.get_state_etag(CACHE, entry.version_key)
+        except DomainError as exc:  # the sidecar or the store is unreachable
             LOOKUPS.labels("error").inc()
             log.warning("edge_cache_version_unreadable", key=entry.version_key,
                         error=type(exc).__name__)
             return None
-        if current != entry.version:
+        if current is None or current.strip(b'"') != entry.version:
             self._drop(key)
             LOOKUPS.labels("stale").inc()
             return None
         self._entries.move_to_end(key)
         LOOKUPS.labels("hit").inc()
         return entry
-
-    @staticmethod
-    async def _current_version(version_key: str, session: aiohttp.ClientSession,
-                               dapr_url: str) -> bytes | None:
-        url = f"{dapr_url}/v1.0/state/{CACHE}/{quote(version_key, safe=':')}"
-        async with session.get(url) as resp:
-            if resp.status == 204:  # no such key
-                return None
-            if resp.status != 200:
-                raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status)
-            return (await resp.read()).strip(b'"')
 
     def store(self, key: str, version: bytes, headers: list[tuple[bytes, bytes]],
               body: bytes) -> None:

@@ -41,8 +41,6 @@ def _swagger_static() -> Path:
 
 
 SWAGGER_STATIC = _swagger_static()
-SWAGGER_ASSETS = ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js",
-                  "favicon-32x32.png")
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}

@@ -12,8 +12,9 @@ An anonymous GET that a service marked reusable may be answered by the gateway's
 after one version check in the `cache` store (services/gateway/edgecache.py); responses say
 `x-cache: hit` or `miss` on those routes.
 
-The upstream client is aiohttp rather than httpx: on this hop it costs about a third of
-the CPU per request (measured with bench/bench_gateway.py; see bench/README.md).
+Requests go through the app's one sidecar client (services.common.dapr.Sidecar, an aiohttp
+session: on this hop aiohttp costs about a third of httpx's CPU per request, measured with
+bench/bench_gateway.py; see bench/README.md).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from typing import Any
 from urllib.parse import unquote
 
 import aiohttp
@@ -32,6 +32,7 @@ from prometheus_client import Counter, Histogram
 from yarl import URL
 
 from services.common import telemetry
+from services.common.dapr import Sidecar
 from services.common.errors import (
     DomainError,
     GatewayTimeout,
@@ -118,46 +119,11 @@ async def _read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
-class Upstream:
-    """One pooled, long-lived aiohttp session to the gateway's own daprd (HTTP API)."""
-
-    def __init__(self, base_url: str, api_token: str | None, *, timeout: float = 10.0,
-                 max_connections: int = 256) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.api_token = api_token
-        self.timeout = timeout
-        self.max_connections = max_connections
-        self._session: aiohttp.ClientSession | None = None
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:  # created inside the running loop (lifespan)
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.max_connections,
-                                               keepalive_timeout=60, use_dns_cache=True),
-                timeout=aiohttp.ClientTimeout(total=self.timeout, sock_connect=2.0),
-                headers={"dapr-api-token": self.api_token} if self.api_token else None,
-                auto_decompress=False, skip_auto_headers=("User-Agent", "Accept-Encoding"),
-            )
-        return self._session
-
-    def invoke_url(self, app_id: str, method_path: str) -> URL:
-        # encoded=True: the path and query go to daprd exactly as the client sent them.
-        return URL(f"{self.base_url}/v1.0/invoke/{app_id}/method/{method_path}", encoded=True)
-
-    async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-
-
 class Proxy:
     """ASGI app for everything under /api."""
 
-    def __init__(self, sidecar_of: Any, authenticator_of: Any) -> None:
-        # Resolved per request from app state: both are created in the lifespan. The
-        # upstream session and the rate limiter are read from the app state too.
-        self._sidecar_of = sidecar_of
-        self._authenticator_of = authenticator_of
+    # The sidecar client, authenticator, rate limiter and edge cache are read from the app
+    # state per request: they are created in the lifespan (services.gateway.app).
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -174,24 +140,23 @@ class Proxy:
         # The caller's address (after uvicorn's trusted-proxy X-Forwarded-For handling).
         client = scope.get("client")
         client_ip = client[0] if client else "unknown"
-        limiter: RateLimiter | None = state.get("ratelimiter")
-        if limiter is not None:
-            await limiter.check(client_ip, method, path)
+        limiter: RateLimiter = state.ratelimiter
+        await limiter.check(client_ip, method, path)
         parts = path.split("/", 3)  # ['', 'api', '<service>', rest]
         service = parts[2] if len(parts) > 2 else ""
         if service not in BACKEND_APPS:
             raise NotFound(f"No service named {service!r}" if service else "No such route")
         check_path(path)
-        upstream: Upstream = state.upstream
+        sidecar: Sidecar = state.sidecar
         query = scope.get("query_string", b"")
-        edge: EdgeCache | None = state.get("edgecache")
+        edge: EdgeCache = state.edgecache
         cache_key: str | None = None
-        if method == "GET" and edge is not None and edge.enabled:
+        if method == "GET" and edge.enabled:
             if wants_bypass(dict(scope["headers"])):
                 EDGE_LOOKUPS.labels("bypass").inc()
             else:
                 cache_key = f"{path}?{query.decode('latin-1')}"
-                entry = await edge.lookup(cache_key, upstream.session, upstream.base_url)
+                entry = await edge.lookup(cache_key, sidecar)
                 if entry is not None:
                     REQUESTS.labels(service, method, "200").inc()
                     await self._send(send, 200, [*entry.headers, _HIT], entry.body)
@@ -207,7 +172,7 @@ class Proxy:
             # with a key, a retry that reaches a service twice returns the first result
             # instead of creating a second order.
             headers["idempotency-key"] = f"gw-{uuid.uuid4()}"
-        authenticator: Authenticator = self._authenticator_of(scope)
+        authenticator: Authenticator = state.authenticator
         identity = await authenticator.identify(headers.get("authorization"))
         if identity is not None:
             headers.update(identity.as_headers())
@@ -218,8 +183,11 @@ class Proxy:
             method_path += "?" + query.decode("latin-1")
         started = time.perf_counter()
         try:
-            async with upstream.session.request(method, upstream.invoke_url(service, method_path),
-                                                data=body or None, headers=headers) as resp:
+            # encoded=True: the path and query go to daprd exactly as the client sent them.
+            url = URL(f"{sidecar.base_url}/v1.0/invoke/{service}/method/{method_path}",
+                      encoded=True)
+            async with sidecar.session.request(method, url, data=body or None,
+                                               headers=headers) as resp:
                 status = resp.status
                 content = await resp.read()
                 raw_headers = resp.raw_headers
@@ -246,7 +214,7 @@ class Proxy:
                 out_headers.append((name, v))
             elif name == _CACHE_VERSION:
                 version = v
-        if cache_key is not None and edge is not None:
+        if cache_key is not None:
             if status == 200 and version is not None:
                 edge.store(cache_key, version,
                            [h for h in out_headers if h[0] not in _PER_REQUEST], content)
@@ -268,4 +236,4 @@ class Proxy:
         await resp.to_asgi_response(app=None, request=Request(scope))(scope, receive, send)
 
 
-__all__ = ["FORWARD_REQUEST", "FORWARD_RESPONSE", "MAX_BODY", "Proxy", "Upstream"]
+__all__ = ["FORWARD_REQUEST", "FORWARD_RESPONSE", "MAX_BODY", "Proxy"]

@@ -49,7 +49,7 @@ async def test_an_expired_entry_is_dropped_without_asking_the_store() -> None:
     cache.store("/k", b"v=1", [], b"{}")
     await asyncio.sleep(0.02)
     # no session is needed: an expired entry never reaches the version check
-    assert await cache.lookup("/k", None, "http://unused") is None  # type: ignore[arg-type]
+    assert await cache.lookup("/k", None) is None  # type: ignore[arg-type]
     assert len(cache) == 0
 
 
@@ -68,7 +68,7 @@ async def test_an_unreadable_version_sends_the_request_to_the_service() -> None:
     cache, the caller forwards the request instead."""
     import socket
 
-    import aiohttp
+    from services.common.dapr import Sidecar
 
     with socket.socket() as s:  # a loopback port that was free a moment ago
         s.bind(("127.0.0.1", 0))
@@ -76,7 +76,10 @@ async def test_an_unreadable_version_sends_the_request_to_the_service() -> None:
     cache = EdgeCache(EdgeCacheSettings())
     cache.store("/k", b"catalog:version=1", [], b"{}")
     errors = edgecache.LOOKUPS.labels("error")._value.get()
-    async with aiohttp.ClientSession() as session:
-        assert await cache.lookup("/k", session, f"http://127.0.0.1:{port}") is None
+    sidecar = Sidecar(f"http://127.0.0.1:{port}")
+    try:
+        assert await cache.lookup("/k", sidecar) is None
+    finally:
+        await sidecar.aclose()
     assert edgecache.LOOKUPS.labels("error")._value.get() == errors + 1
     assert len(cache) == 1  # kept: the version may still be current once readable
