@@ -7,6 +7,7 @@ Set ECOMMERCE_REUSE_STACK=1 to run against a stack already started with
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -162,6 +163,18 @@ async def admin_headers(gateway: httpx.AsyncClient, secrets: dict[str, str]) -> 
 
 def unique_email(prefix: str = "user") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}@example.com"
+
+
+async def wait_for_line(path: Path, needle: str, timeout: float = 5.0) -> str:
+    """The last-2000-lines match of `needle` in a log file, waiting up to `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = await asyncio.to_thread(path.read_text, errors="replace")
+        for line in text.splitlines()[-2000:]:
+            if needle in line:
+                return line
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no line with {needle!r} in {path}")
 
 
 def is_problem(r: httpx.Response, status: int | None = None) -> dict[str, Any]:

@@ -215,7 +215,7 @@ def test_one_dapr_version_everywhere(compose: dict[str, Any],
     want = versions()["DAPR_RUNTIME_VERSION"]
     go_mod = (ROOT / "dapr" / "runtime" / "go.mod").read_text()
     assert re.search(rf"^\s*github\.com/dapr/dapr v{re.escape(want)}$", go_mod, re.M)
-    found: dict[str, str] = {}
+    found: dict[str, set[str]] = {}
     sources = {"docker-compose.yml": [s["image"] for s in compose["services"].values()
                                       if "image" in s],
                "k8s/": all_images(plain_docs), "helm": all_images(rendered_default)}
@@ -223,13 +223,13 @@ def test_one_dapr_version_everywhere(compose: dict[str, Any],
         for image in images:
             for repo in ("daprio/daprd", "daprio/placement", "daprio/scheduler"):
                 tag = image_tag(image, repo)
-                if tag is not None:
-                    found[f"{where} {repo}"] = tag
+                if tag is not None:  # every image, not only the last of each kind
+                    found.setdefault(f"{where} {repo}", set()).add(tag)
     assert {k for k in found if "daprd" in k} == {
         "docker-compose.yml daprio/daprd", "k8s/ daprio/daprd", "helm daprio/daprd"}
     assert "docker-compose.yml daprio/placement" in found
     assert "docker-compose.yml daprio/scheduler" in found
-    assert set(found.values()) == {want}, found
+    assert set().union(*found.values()) == {want}, found
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert values["dapr"]["sidecarImage"] == f"daprio/daprd:{want}"
 

@@ -14,13 +14,12 @@ import re
 import secrets
 import time
 import uuid
-from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import pytest
 
-from tests.conftest import ROOT, is_problem, sidecar_url
+from tests.conftest import ROOT, is_problem, sidecar_url, wait_for_line
 
 BACKENDS = ("users", "products", "orders", "payments", "inventory", "notifications")
 LOGS = ROOT / ".local" / "logs"
@@ -38,17 +37,6 @@ def fresh_client() -> dict[str, str]:
 def traceparent() -> tuple[str, str]:
     trace_id = secrets.token_hex(16)
     return trace_id, f"00-{trace_id}-{secrets.token_hex(8)}-01"
-
-
-async def wait_for_line(path: Path, needle: str, timeout: float = 5.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = await asyncio.to_thread(path.read_text, errors="replace")
-        for line in text.splitlines()[-2000:]:
-            if needle in line:
-                return line
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"no line with {needle!r} in {path}")
 
 
 # -- OpenAPI and docs --------------------------------------------------------------------------

@@ -448,19 +448,32 @@ async def _scheduler_jobs_held() -> float:
     return total
 
 
+async def _settled_jobs_held() -> float:
+    """The held-jobs count once it has not moved for half a second (other workflows done)."""
+    last, steady_since = await _scheduler_jobs_held(), time.monotonic()
+    deadline = steady_since + 15
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        now = await _scheduler_jobs_held()
+        if now != last:
+            last, steady_since = now, time.monotonic()
+        elif time.monotonic() - steady_since >= 0.5:
+            return now
+    raise AssertionError("the scheduler's job count never settled")
+
+
 async def test_an_order_waiting_to_ship_holds_one_scheduler_job(
         gateway: httpx.AsyncClient, customer: Customer, admin_headers: dict[str, str]) -> None:
     """Waiting for `shipped` or `cancel` holds the 30-day deadline only: the two waits
     without a timeout get no reminder (without the patch daprd stores one each, due in the
     year 9999, for as long as the order is open)."""
     product = await create_product(gateway, admin_headers, price="1.00", stock=50)
-    await asyncio.sleep(1.0)  # let earlier tests' workflows settle
-    before = await _scheduler_jobs_held()
+    before = await _settled_jobs_held()
     orders = [await place(gateway, customer, (product, 1)) for _ in range(5)]
     for order in orders:
         await wait_order(gateway, customer.headers, order["id"], {"processing"})
-    await asyncio.sleep(1.0)  # the turn after `processing` creates the waits' timers
-    held = await _scheduler_jobs_held() - before
+    # the turn after `processing` creates the waits' timers: wait for the count to settle
+    held = await _settled_jobs_held() - before
     # One deadline per order; 15 or more would mean the waits hold reminders again. A job of
     # some other workflow still finishing is the slack.
     assert 5 <= held <= 8, held

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-import statistics
-import time
 
 import httpx
 
-from tests.conftest import Customer, is_problem, register_customer, stack, unique_email
+from tests.conftest import Customer, is_problem, stack, unique_email
 
 PASSWORD = "correct horse battery staple"
 DEFAULTS = {"USERS_RATE_WINDOW_SECONDS": 900, "USERS_LOGIN_FAILURES_PER_ACCOUNT": 5,
@@ -86,19 +84,3 @@ async def test_registration_attempts_per_account_are_limited(
     r = await gateway.post("/api/users/register", headers=_address(),
                            json={"email": email, "password": PASSWORD, "name": "R"})
     _retry_after(r)
-
-
-async def test_unknown_email_takes_about_as_long_as_a_wrong_password(
-        gateway: httpx.AsyncClient) -> None:
-    users = [await register_customer(gateway) for _ in range(3)]
-    address = _address()
-
-    async def timed(email: str) -> float:
-        t = time.perf_counter()
-        is_problem(await _login(gateway, email, "not the password", address), 401)
-        return time.perf_counter() - t
-
-    wrong = [await timed(u.email) for u in users]
-    unknown = [await timed(unique_email("nobody")) for _ in range(3)]
-    # Without the dummy verification an unknown e-mail answers ~10x faster; allow noise.
-    assert statistics.median(unknown) > 0.5 * statistics.median(wrong), (unknown, wrong)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from argon2 import PasswordHasher, Type
 
 from services.users.security.passwords import HASHER, MAX_LENGTH, MIN_LENGTH, Passwords
@@ -26,9 +28,26 @@ async def test_hash_and_verify() -> None:
 
 
 async def test_unknown_account_verifies_against_a_dummy_and_fails() -> None:
-    pw = Passwords()
+    """An unknown e-mail costs one real argon2id verification with the same parameters as
+    an account's hash, so it answers in the time a wrong password does (the time itself is
+    measured in bench/, never asserted in tests)."""
+
+    class Counting(PasswordHasher):
+        verified: list[str] = []
+
+        def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+            self.verified.append(str(hash))
+            return super().verify(hash, password)
+
+    hasher = Counting(time_cost=HASHER.time_cost, memory_cost=HASHER.memory_cost,
+                      parallelism=HASHER.parallelism, hash_len=HASHER.hash_len,
+                      salt_len=HASHER.salt_len, type=HASHER.type)
+    pw = Passwords(hasher)
     assert not await pw.verify(None, "dummy password for unknown accounts")
-    assert (await pw.dummy_hash()).startswith("$argon2id$")
+    dummy = await pw.dummy_hash()
+    assert hasher.verified == [dummy]
+    account = await pw.hash("an account's password")
+    assert dummy.split("$")[:4] == account.split("$")[:4]  # argon2id, version, m/t/p
 
 
 async def test_weaker_hashes_are_flagged_for_rehash() -> None:
