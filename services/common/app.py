@@ -25,6 +25,7 @@ from services.common.auth import provide_admin, provide_identity
 from services.common.dapr import Sidecar
 from services.common.errors import EXCEPTION_HANDLERS, problem
 from services.common.names import GATEWAY, HEADER_DAPR_API_TOKEN, SECRETSTORE
+from services.common.outbox import Drainer, Outbox
 from services.common.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -101,11 +102,14 @@ def build_app(
     title: str | None = None,
     description: str = "",
     liveness_path: str = "/health",
+    outbox: Outbox | None = None,
 ) -> Litestar:
     """Create the Litestar app of one service.
 
     `migrations` names the folder of SQL files; with it, the lifespan reads the DSN
     `<app_id>-db-dsn` from the secret store through the sidecar, opens a pool and migrates.
+    With `outbox`, the lifespan runs its Drainer (app.state.outbox_drainer) after the start
+    hooks and stops it before the stop hooks.
     """
     app_logging.configure(settings.app_id, settings.log_level)
 
@@ -124,9 +128,14 @@ def build_app(
                 await db.migrate(app.state.db, migrations)
             for hook in on_startup:
                 await hook(app)
+            if outbox is not None:
+                app.state.outbox_drainer = Drainer(outbox, app.state.db, sidecar)
+                app.state.outbox_drainer.start()
             log.info("service_started", port=settings.port)
             yield
         finally:
+            if app.state.get("outbox_drainer") is not None:
+                await app.state.outbox_drainer.stop()
             for hook in on_shutdown:
                 try:
                     await hook(app)

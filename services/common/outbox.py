@@ -1,8 +1,9 @@
 """A transactional outbox: events written in the same transaction as the change they
 announce, published after the commit.
 
-Whoever made the change publishes right away (`Outbox.flush`); a background `Drainer`
-publishes what a crash or a pub/sub outage left behind. Rows are claimed with
+Whoever made the change publishes right away (`Outbox.publish_committed`); a background
+`Drainer`, which `build_app(outbox=...)` runs for the service, publishes what a crash or a
+pub/sub outage left behind. Rows are claimed with
 `FOR UPDATE SKIP LOCKED`, so two publishers never send one row at the same time. Delivery is
 at least once (a crash after the publish and before the row is marked sends it again), so
 consumers are idempotent. A service's table needs the columns
@@ -68,6 +69,17 @@ class Outbox:
                                    " WHERE id = ANY($1::bigint[])", published)
         return len(published)
 
+    async def publish_committed(self, pool: asyncpg.Pool, sidecar: Sidecar, *,
+                                key: Any = None) -> None:
+        """Right after the commit that wrote them: publish the key's events (or all). A
+        failure is logged, never raised: the change is committed and the Drainer publishes
+        the rest."""
+        try:
+            await self.flush(pool, sidecar, key=key)
+        except Exception as exc:
+            log.warning("outbox_flush_failed", table=self.table, key=str(key),
+                        error=type(exc).__name__)
+
 
 class Drainer:
     """Background task that publishes what the inline publishers left behind.
@@ -76,7 +88,7 @@ class Drainer:
     """
 
     def __init__(self, outbox: Outbox, pool: asyncpg.Pool, sidecar: Sidecar, *,
-                 interval_s: float, min_age_s: float) -> None:
+                 interval_s: float = 2.0, min_age_s: float = 1.0) -> None:
         self._outbox, self._pool, self._sidecar = outbox, pool, sidecar
         self._interval_s, self._min_age_s = interval_s, min_age_s
         self._wake = asyncio.Event()

@@ -11,7 +11,6 @@ import structlog
 from litestar import Litestar
 
 from services.common.app import build_app
-from services.common.outbox import Drainer
 from services.common.settings import Settings
 from services.inventory import controllers
 from services.inventory import settings as inventory_settings
@@ -40,17 +39,11 @@ def create_app(settings: Settings) -> Litestar:
 
     async def start(app: Litestar) -> None:
         app.state.inventory = Inventory(app.state.db, app.state.sidecar, conf.reservation_ttl)
-        app.state.outbox_drainer = Drainer(OUTBOX, app.state.db, app.state.sidecar,
-                                           interval_s=2.0, min_age_s=1.0)
-        app.state.outbox_drainer.start()
         app.state.sweeper = asyncio.create_task(
             sweep_forever(app.state.inventory, conf.sweep_interval_seconds),
             name="reservation-sweeper")
 
     async def stop(app: Litestar) -> None:
-        drainer: Drainer | None = app.state.get("outbox_drainer")
-        if drainer is not None:
-            await drainer.stop()
         task: asyncio.Task[None] | None = app.state.get("sweeper")
         if task is not None:
             task.cancel()
@@ -58,5 +51,6 @@ def create_app(settings: Settings) -> Litestar:
                 await task
 
     return build_app(settings, route_handlers=controllers.ROUTES, migrations=MIGRATIONS,
-                     on_startup=[start], on_shutdown=[stop], title="inventory service",
+                     on_startup=[start], on_shutdown=[stop], outbox=OUTBOX,
+                     title="inventory service",
                      description="Stock per product and reservations that never oversell.")

@@ -270,7 +270,4 @@ class Inventory:
         raised: the change is committed and the outbox drainer publishes it later."""
         if not rows:
             return
-        try:
-            await OUTBOX.flush(self.pool, self.sidecar)
-        except Exception as exc:  # any failure: the drainer publishes it later
-            log.warning("stock_changed_not_published_yet", error=repr(exc))
+        await OUTBOX.publish_committed(self.pool, self.sidecar)

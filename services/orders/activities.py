@@ -28,7 +28,8 @@ from services.common.dapr import Sidecar, SidecarResponse
 from services.common.money import fmt
 from services.common.names import INVENTORY, PAYMENTS
 from services.common.settings import Settings
-from services.orders import outbox, repository, service
+from services.orders import repository, service
+from services.orders.outbox import OUTBOX
 
 log = structlog.get_logger(__name__)
 
@@ -257,10 +258,7 @@ async def set_status(ctx: WorkflowActivityContext, payload: dict[str, Any]) -> d
     order_id = _order_id(payload)
     result = await service.transition(pool, order_id, payload["to"], list(payload["expected"]),
                                       payload.get("reason"))
-    try:
-        await outbox.flush(pool, sidecar, order_id=order_id)
-    except Exception as exc:  # the drainer publishes it later
-        log.warning("outbox_flush_failed", order_id=str(order_id), error=str(exc))
+    await OUTBOX.publish_committed(pool, sidecar, key=order_id)
     return {"applied": result.applied, "status": result.status}
 
 

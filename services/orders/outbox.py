@@ -8,21 +8,8 @@ by a crash between the commit and the publish. Consumers are idempotent by (orde
 
 from __future__ import annotations
 
-import uuid
-
-import asyncpg
-
-from services.common.dapr import Sidecar
 from services.common.names import TOPIC_ORDERS
-from services.common.outbox import Drainer, Outbox
+from services.common.outbox import Outbox
 
 OUTBOX = Outbox("order_outbox", TOPIC_ORDERS, key_column="order_id")
 
-
-async def flush(pool: asyncpg.Pool, sidecar: Sidecar, *, order_id: uuid.UUID | None = None) -> int:
-    """Publish the unpublished events of one order (or of all), oldest first."""
-    return await OUTBOX.flush(pool, sidecar, key=order_id)
-
-
-def drainer(pool: asyncpg.Pool, sidecar: Sidecar) -> Drainer:
-    return Drainer(OUTBOX, pool, sidecar, interval_s=2.0, min_age_s=1.0)

@@ -36,7 +36,7 @@ from dapr.ext.workflow.logger.options import LoggerOptions
 from litestar import Litestar
 
 from services.common.settings import Settings
-from services.orders import activities, outbox, repository, service
+from services.orders import activities, repository, service
 
 log = structlog.get_logger(__name__)
 
@@ -306,9 +306,6 @@ async def start(app: Litestar) -> None:
     await asyncio.to_thread(runtime.start)
     app.state.workflow_runtime = runtime
     app.state.workflow_client = client(settings)
-    drainer = outbox.drainer(app.state.db, app.state.sidecar)
-    drainer.start()
-    app.state.outbox_drainer = drainer
     app.state.reconciler = asyncio.create_task(_reconcile_forever(app, datetime.now(UTC)),
                                                name="orders-reconciler")
 
@@ -319,9 +316,6 @@ async def stop(app: Litestar) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    drainer = app.state.get("outbox_drainer")
-    if drainer is not None:
-        await drainer.stop()
     runtime = app.state.get("workflow_runtime")
     if runtime is not None:
         await asyncio.to_thread(runtime.shutdown)

@@ -9,10 +9,10 @@ from dapr.aio.clients import DaprClient
 from litestar import Litestar
 
 from services.common.app import Hook, build_app
-from services.common.outbox import Drainer
 from services.common.settings import Settings
-from services.products import controllers, outbox, repository
+from services.products import controllers, repository
 from services.products.cache import ProductCache
+from services.products.outbox import OUTBOX
 from services.products.service import Catalog
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -24,13 +24,8 @@ def _hooks(settings: Settings) -> tuple[Hook, Hook]:
         app.state.dapr = DaprClient(address=f"127.0.0.1:{settings.dapr_grpc_port}")
         app.state.catalog = Catalog(app.state.db, app.state.sidecar, ProductCache(app.state.dapr))
         await repository.prune_processed_events(app.state.db)
-        app.state.outbox_drainer = outbox.drainer(app.state.db, app.state.sidecar)
-        app.state.outbox_drainer.start()
 
     async def stop(app: Litestar) -> None:
-        drainer: Drainer | None = app.state.get("outbox_drainer")
-        if drainer is not None:
-            await drainer.stop()
         catalog: Catalog | None = app.state.get("catalog")
         if catalog is not None:
             await catalog.cache.aclose()
@@ -43,6 +38,7 @@ def _hooks(settings: Settings) -> tuple[Hook, Hook]:
 def create_app(settings: Settings) -> Litestar:
     start, stop = _hooks(settings)
     return build_app(settings, route_handlers=controllers.ROUTES, migrations=MIGRATIONS,
-                     on_startup=[start], on_shutdown=[stop], dependencies=controllers.DEPENDENCIES,
+                     on_startup=[start], on_shutdown=[stop], outbox=OUTBOX,
+                     dependencies=controllers.DEPENDENCIES,
                      title="products service",
                      description="The catalog: search, filters, pagination, a Dapr-backed cache.")

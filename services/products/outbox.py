@@ -9,22 +9,8 @@ behind.
 
 from __future__ import annotations
 
-import uuid
-
-import asyncpg
-
-from services.common.dapr import Sidecar
 from services.common.names import TOPIC_PRODUCTS
-from services.common.outbox import Drainer, Outbox
+from services.common.outbox import Outbox
 
 OUTBOX = Outbox("product_outbox", TOPIC_PRODUCTS, key_column="product_id")
 
-
-async def flush(pool: asyncpg.Pool, sidecar: Sidecar, *,
-                product_id: uuid.UUID | None = None) -> int:
-    """Publish the unpublished events of one product (or of all), oldest first."""
-    return await OUTBOX.flush(pool, sidecar, key=product_id)
-
-
-def drainer(pool: asyncpg.Pool, sidecar: Sidecar) -> Drainer:
-    return Drainer(OUTBOX, pool, sidecar, interval_s=5.0, min_age_s=2.0)

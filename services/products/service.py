@@ -16,8 +16,9 @@ from services.common import money
 from services.common.dapr import Sidecar
 from services.common.errors import Conflict, InvalidInput, NotFound, UpstreamError
 from services.common.names import INVENTORY
-from services.products import outbox, repository
+from services.products import repository
 from services.products.cache import Cached, ProductCache, item_key, list_key
+from services.products.outbox import OUTBOX
 from services.products.schemas import (
     SORTS,
     BatchItem,
@@ -292,11 +293,7 @@ class Catalog:
         try:
             await self.cache.invalidate(product_id, reason)
         finally:
-            try:
-                await outbox.flush(self.pool, self.sidecar, product_id=product_id)
-            except Exception as exc:  # the write is committed; the drainer publishes it later
-                log.warning("outbox_flush_failed", product_id=str(product_id),
-                            error=type(exc).__name__)
+            await OUTBOX.publish_committed(self.pool, self.sidecar, key=product_id)
 
     # -- events ---------------------------------------------------------------------------
     async def stock_changed(self, event_id: str, event_time: str | None,

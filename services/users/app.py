@@ -8,10 +8,10 @@ from litestar import Litestar
 
 from services.common.app import build_app
 from services.common.names import SECRETSTORE
-from services.common.outbox import Drainer
 from services.common.settings import Settings
-from services.users import controllers, outbox
+from services.users import controllers
 from services.users import settings as users_settings
+from services.users.outbox import OUTBOX
 from services.users.security.tokens import TokenIssuer
 from services.users.service import UsersService
 
@@ -31,14 +31,7 @@ def create_app(settings: Settings) -> Litestar:
         await service.ensure_admin(await sidecar.get_secret(SECRETSTORE, "admin-email"),
                                    await sidecar.get_secret(SECRETSTORE, "admin-password"))
         app.state.users = service
-        app.state.outbox_drainer = outbox.drainer(app.state.db, sidecar)
-        app.state.outbox_drainer.start()
-
-    async def stop(app: Litestar) -> None:
-        drainer: Drainer | None = app.state.get("outbox_drainer")
-        if drainer is not None:
-            await drainer.stop()
 
     return build_app(settings, route_handlers=controllers.ROUTES, migrations=MIGRATIONS,
-                     on_startup=[start], on_shutdown=[stop], title="users service",
+                     on_startup=[start], outbox=OUTBOX, title="users service",
                      description="Accounts, argon2id passwords, ES256 tokens and JWKS")

@@ -6,18 +6,8 @@ without the other; the registering request publishes it right after the commit.
 
 from __future__ import annotations
 
-import asyncpg
-
-from services.common.dapr import Sidecar
 from services.common.names import TOPIC_USERS
-from services.common.outbox import Drainer, Outbox
+from services.common.outbox import Outbox
 
 OUTBOX = Outbox("user_outbox", TOPIC_USERS)
 
-
-async def flush(pool: asyncpg.Pool, sidecar: Sidecar) -> int:
-    return await OUTBOX.flush(pool, sidecar)
-
-
-def drainer(pool: asyncpg.Pool, sidecar: Sidecar) -> Drainer:
-    return Drainer(OUTBOX, pool, sidecar, interval_s=5.0, min_age_s=2.0)

@@ -12,7 +12,8 @@ import structlog
 from services.common.auth import Identity
 from services.common.dapr import Sidecar
 from services.common.errors import Conflict, InvalidInput, NotFound, Unauthorized
-from services.users import outbox, repository
+from services.users import repository
+from services.users.outbox import OUTBOX
 from services.users.schemas import (
     AuthOut,
     LoginIn,
@@ -80,10 +81,7 @@ class UsersService:
                                            msgspec.json.encode(event).decode())
             session, _ = await self._session(user, conn=conn)
         log.info("user_registered", user_id=str(user.id))
-        try:
-            await outbox.flush(self.db, self.sidecar)
-        except Exception as exc:  # the drainer publishes it later
-            log.warning("outbox_flush_failed", error=type(exc).__name__)
+        await OUTBOX.publish_committed(self.db, self.sidecar)
         return session
 
     # -- login -----------------------------------------------------------------------------

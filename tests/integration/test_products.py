@@ -653,7 +653,7 @@ async def test_an_event_whose_publish_failed_is_published_by_the_drainer(
     product_id = row["id"]
     refused = Sidecar(sidecar_url("products"), "not-the-api-token")
     try:
-        assert await products_outbox.flush(products_db, refused, product_id=product_id) == 0
+        assert await products_outbox.OUTBOX.flush(products_db, refused, key=product_id) == 0
     finally:
         await refused.aclose()
     left = await products_db.fetchrow("SELECT id, attempts, published_at FROM product_outbox"
