@@ -9,7 +9,8 @@ import msgspec
 
 # on_hand + reserved stay far below the int4 limit of the columns.
 OnHand = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
-Quantity = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+MAX_QUANTITY = 1_000_000
+Quantity = Annotated[int, msgspec.Meta(ge=1, le=MAX_QUANTITY)]
 MAX_LINES = 100
 
 ReservationStatus = Literal["reserved", "committed", "released", "expired", "out_of_stock"]

@@ -24,6 +24,7 @@ from services.common.names import TOPIC_INVENTORY
 from services.common.outbox import Outbox
 from services.inventory import repository
 from services.inventory.schemas import (
+    MAX_QUANTITY,
     ReservationCreate,
     ReservationLine,
     ReservationRead,
@@ -79,8 +80,8 @@ class Inventory:
     # -- reservations -------------------------------------------------------------------------
     async def reserve(self, req: ReservationCreate) -> ReservationRead:
         lines = merge_lines(req.items)
-        if any(qty > 1_000_000 for _, qty in lines):
-            raise InvalidInput("A product's total quantity may not exceed 1000000")
+        if any(qty > MAX_QUANTITY for _, qty in lines):
+            raise InvalidInput(f"A product's total quantity may not exceed {MAX_QUANTITY}")
         digest = request_hash(lines)
         changed: list[asyncpg.Record] = []
         unavailable: list[uuid.UUID] = []

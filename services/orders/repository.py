@@ -45,6 +45,11 @@ class NewOrder:
     created_at: datetime
 
 
+# The columns of an order row, as every read of one returns them.
+ORDER_COLUMNS = ("id, user_id, user_email, status, cancel_reason, currency, total, payment_method,"
+                 " shipping_address::text AS shipping_address, charge_id, refund_id, request_hash,"
+                 " created_at, updated_at")
+
 async def insert_order(conn: Conn, order: NewOrder) -> bool:
     """Insert the order, its lines, its first history row and its `order.created` outbox row.
 
@@ -80,9 +85,8 @@ async def insert_order(conn: Conn, order: NewOrder) -> bool:
 async def find_by_idempotency_key(conn: Conn, user_id: uuid.UUID,
                                   key: str) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
-        "SELECT id, user_id, user_email, status, cancel_reason, currency, total, payment_method,"
-        " shipping_address::text AS shipping_address, charge_id, refund_id, request_hash,"
-        " created_at, updated_at FROM orders WHERE user_id = $1 AND idempotency_key = $2",
+        f"SELECT {ORDER_COLUMNS} FROM orders"  # noqa: S608 (constant columns)
+        " WHERE user_id = $1 AND idempotency_key = $2",
         user_id, key)
     return row
 
@@ -91,9 +95,8 @@ async def get_order(conn: Conn, order_id: uuid.UUID, *,
                     owner: uuid.UUID | None = None) -> asyncpg.Record | None:
     """One order; with `owner`, only if it belongs to that customer."""
     row: asyncpg.Record | None = await conn.fetchrow(
-        "SELECT id, user_id, user_email, status, cancel_reason, currency, total, payment_method,"
-        " shipping_address::text AS shipping_address, charge_id, refund_id, request_hash,"
-        " created_at, updated_at FROM orders WHERE id = $1 AND ($2::uuid IS NULL OR user_id = $2)",
+        f"SELECT {ORDER_COLUMNS} FROM orders"  # noqa: S608 (constant columns)
+        " WHERE id = $1 AND ($2::uuid IS NULL OR user_id = $2)",
         order_id, owner)
     return row
 
@@ -111,9 +114,7 @@ async def list_orders(conn: Conn, *, owner: uuid.UUID | None, status: str | None
         " WHERE ($1::uuid IS NULL OR user_id = $1) AND ($2::text IS NULL OR status = $2)",
         owner, status)
     rows = await conn.fetch(
-        "SELECT id, user_id, user_email, status, cancel_reason, currency, total, payment_method,"
-        " shipping_address::text AS shipping_address, charge_id, refund_id, request_hash,"
-        " created_at, updated_at FROM orders"
+        f"SELECT {ORDER_COLUMNS} FROM orders"  # noqa: S608 (constant columns)
         " WHERE ($1::uuid IS NULL OR user_id = $1) AND ($2::text IS NULL OR status = $2)"
         " ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4",
         owner, status, limit, offset)
@@ -138,11 +139,9 @@ async def update_status(conn: Conn, order_id: uuid.UUID, to: str, expected: Sequ
                         reason: str | None, at: datetime) -> asyncpg.Record | None:
     """Move the order to `to` if it is in one of `expected`; None when it is not."""
     row: asyncpg.Record | None = await conn.fetchrow(
-        "UPDATE orders SET status = $2, cancel_reason = $4, updated_at = $5"
+        "UPDATE orders SET status = $2, cancel_reason = $4, updated_at = $5"  # noqa: S608
         " WHERE id = $1 AND status = ANY($3::text[])"
-        " RETURNING id, user_id, user_email, status, cancel_reason, currency, total,"
-        " payment_method, shipping_address::text AS shipping_address, charge_id, refund_id,"
-        " request_hash, created_at, updated_at",
+        f" RETURNING {ORDER_COLUMNS}",
         order_id, to, list(expected), reason if to == "cancelled" else None, at)
     return row
 

@@ -34,6 +34,7 @@ from services.common.names import PRODUCTS
 from services.orders import repository
 from services.orders.schemas import (
     FINAL_STATUSES,
+    MAX_QUANTITY,
     OrderCreate,
     OrderItemRead,
     OrderPage,
@@ -106,10 +107,11 @@ def merge_lines(body: OrderCreate) -> list[tuple[uuid.UUID, int]]:
     merged: dict[uuid.UUID, int] = {}
     for line in body.items:
         merged[line.product_id] = merged.get(line.product_id, 0) + line.quantity
-    too_many = [str(pid) for pid, qty in merged.items() if qty > 1000]
+    too_many = [str(pid) for pid, qty in merged.items() if qty > MAX_QUANTITY]
     if too_many:
-        raise InvalidInput("A product can be ordered at most 1000 times per order",
-                           errors=[{"field": "items", "message": f"quantity over 1000 for {pid}"}
+        raise InvalidInput(f"A product can be ordered at most {MAX_QUANTITY} times per order",
+                           errors=[{"field": "items",
+                                    "message": f"quantity over {MAX_QUANTITY} for {pid}"}
                                    for pid in too_many])
     return list(merged.items())
 

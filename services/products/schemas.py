@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 
@@ -16,19 +16,7 @@ ImageUrl = Annotated[str, msgspec.Meta(max_length=2000, pattern=r"^(https?://|/)
 PriceIn = str | int | float
 Stock = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
 
-Sort = Literal["relevance", "price", "-price", "name", "newest"]
 SORTS: tuple[str, ...] = ("relevance", "price", "-price", "name", "newest")
-
-
-class ProductCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """POST /api/products. `stock` is the initial on-hand quantity, set in inventory."""
-
-    name: Name
-    price: PriceIn
-    category: Category
-    description: Description = ""
-    image_url: ImageUrl | None = None
-    stock: Stock | None = None
 
 
 class ProductReplace(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -39,6 +27,12 @@ class ProductReplace(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     category: Category
     description: Description = ""
     image_url: ImageUrl | None = None
+
+
+class ProductCreate(ProductReplace, forbid_unknown_fields=True, kw_only=True):
+    """POST /api/products. `stock` is the initial on-hand quantity, set in inventory."""
+
+    stock: Stock | None = None
 
 
 class ProductPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -216,8 +216,7 @@ class Catalog:
         """With `stock`, inventory sets it first under the new product's id; the product and its
         event are written only once inventory has accepted, so a refusal leaves no product
         (at worst a stock row for an id no product ever gets, which nothing can order)."""
-        fields = _edits(ProductReplace(name=data.name, price=data.price, category=data.category,
-                                       description=data.description, image_url=data.image_url))
+        fields = _edits(data)  # stock is not an editable column: inventory owns it
         product_id = uuid.uuid4()
         stock = (await self._set_initial_stock(product_id, data.stock)
                  if data.stock is not None else None)
