@@ -104,7 +104,7 @@ def test_backing_servers(compose: dict[str, Any]) -> None:
     redis = services["redis"]
     assert "--appendonly yes" in " ".join(redis["command"])
     pg = services["postgres"]
-    assert ("./docker/postgres/init-databases.sh:/docker-entrypoint-initdb.d/"
+    assert ("./k8s/helm/ecommerce/files/init-databases.sh:/docker-entrypoint-initdb.d/"
             "10-init-databases.sh:ro") in pg["volumes"]
     for app in service_apps():
         if app != "gateway":

@@ -30,7 +30,9 @@ from tests.deploy.conftest import ROOT, compose_text, interpolate, service_apps
 
 VENV_BIN = Path(sys.executable).parent
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
-SHELL_SCRIPTS = [ROOT / "docker" / "gen-env.sh", ROOT / "docker" / "postgres" / "init-databases.sh",
+# One script for compose (mounted) and the chart (files/); k8s/infra inlines a copy.
+INIT_SCRIPT = ROOT / "k8s" / "helm" / "ecommerce" / "files" / "init-databases.sh"
+SHELL_SCRIPTS = [ROOT / "docker" / "gen-env.sh", INIT_SCRIPT,
                  ROOT / "k8s" / "create-secrets.sh", ROOT / "scripts" / "install-helm.sh"]
 
 
@@ -215,7 +217,7 @@ def scratch_postgres() -> Iterator[dict[str, Any]]:
 def run_init(pg: dict[str, Any], passwords: dict[str, str]) -> subprocess.CompletedProcess[str]:
     env = {"PATH": f"{Path(pg['psql']).parent}:{os.environ['PATH']}", "PGHOST": "127.0.0.1",
            "PGPORT": str(pg["port"]), "POSTGRES_USER": "postgres", **passwords}
-    return subprocess.run(["sh", str(ROOT / "docker" / "postgres" / "init-databases.sh")],
+    return subprocess.run(["sh", str(INIT_SCRIPT)],
                           env=env, capture_output=True, text=True, timeout=60)
 
 
@@ -248,7 +250,7 @@ def test_init_script_refuses_a_missing_password(scratch_postgres: dict[str, Any]
 
 
 def test_k8s_and_helm_ship_the_same_init_script() -> None:
-    script = (ROOT / "docker" / "postgres" / "init-databases.sh").read_text()
+    script = (INIT_SCRIPT).read_text()
     chart_copy = ROOT / "k8s" / "helm" / "ecommerce" / "files" / "init-databases.sh"
     assert chart_copy.read_text() == script
     manifest = (ROOT / "k8s" / "infra" / "postgres.yaml").read_text()

@@ -251,12 +251,3 @@ def test_helm_version_pinned_once() -> None:
     assert re.fullmatch(r"3\.\d+\.\d+", want)
     script = (ROOT / "scripts" / "install-helm.sh").read_text()
     assert "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION" in script
-
-
-
-
-def test_helm_chart_creates_databases_with_the_compose_script() -> None:
-    # Helm reads files only from inside the chart, so the chart keeps a copy of the script.
-    compose = (ROOT / "docker" / "postgres" / "init-databases.sh").read_text()
-    chart = (ROOT / "k8s" / "helm" / "ecommerce" / "files" / "init-databases.sh").read_text()
-    assert chart == compose, "copy docker/postgres/init-databases.sh into the chart's files/"
