@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run every benchmark in bench/ that exists, one after the other, against the running stack
+# Run every benchmark in bench/, one after the other, against the running stack
 # (.venv/bin/python scripts/stack.py up --detach). Arguments are not passed on: each bench
 # runs with its defaults (see bench/README.md for the knobs of each).
 #   bench/run_all.sh              # all of them
@@ -12,14 +12,15 @@ if [[ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/health)" !
   exit 2
 fi
 names=("$@")
-[[ ${#names[@]} -eq 0 ]] && names=(gateway catalog auth checkout)
+if [[ ${#names[@]} -eq 0 ]]; then  # every bench/bench_<name>.py
+  for f in bench/bench_*.py; do names+=("$(basename "$f" .py | sed 's/^bench_//')"); done
+fi
+for name in "${names[@]}"; do
+  [[ -f "bench/bench_${name}.py" ]] || { echo "error: no bench named '$name' (bench/bench_${name}.py)" >&2; exit 2; }
+done
 failed=()
 for name in "${names[@]}"; do
   script="bench/bench_${name}.py"
-  if [[ ! -f "$script" ]]; then
-    echo "== skipping $script (not there)"
-    continue
-  fi
   echo "== $script"
   start=$(date +%s)
   if ! .venv/bin/python "$script"; then

@@ -13,9 +13,9 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import stack  # noqa: E402  (scripts/stack.py)
+
+T = TypeVar("T")
 
 STACK_DIRS = ("integration", "e2e", "security", "reliability", "contract")
 
@@ -163,6 +165,19 @@ async def admin_headers(gateway: httpx.AsyncClient, secrets: dict[str, str]) -> 
 
 def unique_email(prefix: str = "user") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}@example.com"
+
+
+async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 20.0,
+                     what: str = "condition") -> T:
+    """Poll `check` until it gives something other than None or False, and return that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result is not None and result is not False:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
 
 
 async def wait_for_line(path: Path, needle: str, timeout: float = 5.0) -> str:

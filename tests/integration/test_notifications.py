@@ -5,16 +5,21 @@ binding, and the feed is read through the gateway."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import Customer, is_problem, register_customer, sidecar_url, stack
+from tests.conftest import (
+    Customer,
+    eventually,
+    is_problem,
+    register_customer,
+    sidecar_url,
+    stack,
+)
 from tests.mail import content, messages, now_ns, wait_for_mail
 
 T = TypeVar("T")
@@ -60,18 +65,6 @@ def order_event(status: str, *, order_id: str, user_id: str, email: str,
 
 def new_recipient() -> str:
     return f"notify-{uuid.uuid4().hex[:12]}@example.com"
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 20.0,
-                     what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result is not None:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.25)
 
 
 async def mails(marker: str, count: int, since: int, timeout: float = 20.0) -> list[Any]:

@@ -27,7 +27,7 @@ from services.common.dapr import Sidecar
 from services.products import outbox as products_outbox
 from services.products import repository as products_repository
 from services.products import service as products_service
-from tests.conftest import Customer, is_problem, sidecar_url, stack, wait_for_line
+from tests.conftest import Customer, eventually, is_problem, sidecar_url, stack, wait_for_line
 
 Factory = Callable[..., Awaitable[dict[str, Any]]]
 PRODUCTS_METRICS = "http://127.0.0.1:3002/metrics"
@@ -68,15 +68,6 @@ async def _list(gateway: httpx.AsyncClient, **params: Any) -> dict[str, Any]:
 
 def _names(page: dict[str, Any]) -> list[str]:
     return [p["name"] for p in page["items"]]
-
-
-async def _eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("condition not reached in time")
 
 
 # -- reads ------------------------------------------------------------------------------------
@@ -464,7 +455,7 @@ async def test_stock_follows_inventory(gateway: httpx.AsyncClient,
             p = (await gateway.get(f"/api/products/{pid}")).json()
             return bool(p["stock_quantity"] == expected and p["in_stock"] == (expected > 0))
 
-        await _eventually(follows)
+        await eventually(follows)
         in_stock_ids = {p["id"] for p in (await _list(
             gateway, in_stock="true", category=product["category"], page_size=100))["items"]}
         assert (pid in in_stock_ids) == (on_hand > 0)
@@ -499,7 +490,7 @@ async def test_a_run_of_stock_changes_costs_the_cache_one_new_version_a_second(
             gateway, category=category, page_size=100))["items"]}
         return by_id == 99 and listed.get(pid) == 99
 
-    await _eventually(shows_last, timeout=10)
+    await eventually(shows_last, timeout=10)
     await asyncio.sleep(2.5)  # the last change's new version comes within a second
     bumps = await _invalidations("stock") - before
     # At most one new version per second of the run (other tests' stock changes share
@@ -535,11 +526,11 @@ async def test_stale_and_duplicate_stock_events_are_ignored(
         return await stock() == expected
 
     await publish(base + 2, 8, event_id="dup-" + pid)
-    await _eventually(lambda: is_(8))
+    await eventually(lambda: is_(8))
     await publish(base + 1, 3)  # older: ignored
     await publish(base + 3, 11, event_id="dup-" + pid)  # same event id again: ignored
     await publish(base + 4, 6)  # newer: applied, and delivered after the two above
-    await _eventually(lambda: is_(6))
+    await eventually(lambda: is_(6))
     # The same event id once more, now with the newest version: only the id can refuse it.
     await publish(base + 5, 13, event_id="dup-" + pid)
     await wait_for_line(stack.LOGS / "products.log",
@@ -664,7 +655,7 @@ async def test_an_event_whose_publish_failed_is_published_by_the_drainer(
             return bool(await products_db.fetchval(
                 "SELECT published_at IS NOT NULL FROM product_outbox WHERE id = $1", left["id"]))
 
-        await _eventually(published, timeout=20)  # the drainer runs every 5 s
+        await eventually(published, timeout=20)  # the drainer runs every 5 s
         [event] = await asyncio.to_thread(_product_event_data, secrets, str(product_id))
         assert set(event) == EVENT_FIELDS
         assert (event["type"], event["name"], event["price"], event["category"],
