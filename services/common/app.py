@@ -173,7 +173,7 @@ def build_app(
         middleware=[context, prometheus.middleware],
         openapi_config=OpenAPIConfig(title=title or f"{settings.app_id} service",
                                      version="0.1.0", description=description,
-                                     path="/schema", components=_openapi_components()),
+                                     path="/schema", components=openapi_components()),
         plugins=telemetry.otel_plugins(settings.app_id),
         logging_config=None,
         debug=False,
@@ -191,7 +191,7 @@ BEARER_SCHEME = "BearerAuth"
 PROBLEM_SCHEMA = "Problem"
 
 
-def _openapi_components() -> Any:
+def openapi_components() -> Any:
     from litestar.openapi.spec import Components, OpenAPIType, Schema, SecurityScheme
 
     text = Schema(type=OpenAPIType.STRING)

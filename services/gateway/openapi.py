@@ -24,6 +24,7 @@ from typing import Any
 import msgspec
 import structlog
 
+from services.common.app import BEARER_SCHEME, PROBLEM_SCHEMA, openapi_components
 from services.common.dapr import Sidecar
 from services.common.errors import DomainError
 from services.common.names import BACKEND_APPS
@@ -31,7 +32,7 @@ from services.common.names import BACKEND_APPS
 log = structlog.get_logger(__name__)
 
 SCHEMA_PATH = "schema/openapi.json"
-SHARED_SCHEMAS = frozenset({"Problem"})  # identical in every service: kept unprefixed
+SHARED_SCHEMAS = frozenset({PROBLEM_SCHEMA})  # identical in every service: kept unprefixed
 
 def _swagger_static() -> Path:
     spec = importlib.util.find_spec("swagger_ui")  # the swagger-ui-py package's assets
@@ -43,7 +44,7 @@ def _swagger_static() -> Path:
 SWAGGER_STATIC = _swagger_static()
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
-_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_PROBLEM_REF = {"$ref": f"#/components/schemas/{PROBLEM_SCHEMA}"}
 
 
 def _problem(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -58,19 +59,10 @@ RATE_LIMITED = _problem("Too many requests from this client (gateway rate limit)
     "Retry-After": {"description": "Seconds until the window resets",
                     "schema": {"type": "integer"}}})
 UNAVAILABLE = _problem("The service behind the gateway is unavailable")
-PROBLEM_SCHEMA = {
-    "type": "object", "required": ["title", "status", "detail"],
-    "description": "RFC 9457 problem details (application/problem+json)",
-    "properties": {
-        "type": {"type": "string"}, "title": {"type": "string"},
-        "status": {"type": "integer"}, "detail": {"type": "string"},
-        "instance": {"type": "string"},
-        "errors": {"type": "array", "items": {"type": "object", "properties": {
-            "field": {"type": "string"}, "message": {"type": "string"}}}},
-    },
-}
-BEARER = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-          "description": "Access token from POST /api/users/login or /api/users/register"}
+# The Problem schema and bearer scheme every service documents (services.common.app).
+_SHARED = openapi_components().to_schema()
+PROBLEM = _SHARED["schemas"][PROBLEM_SCHEMA]
+BEARER = _SHARED["securitySchemes"][BEARER_SCHEME]
 
 
 def _json_ok(description: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -156,7 +148,7 @@ def public_part(service: str, doc: dict[str, Any]) -> tuple[dict[str, Any], dict
 def merge(parts: dict[str, dict[str, Any]], *, version: str = "0.1.0") -> dict[str, Any]:
     """The public document from each service's schema (service -> its openapi.json)."""
     paths = gateway_paths(tuple(parts) or BACKEND_APPS)
-    schemas: dict[str, Any] = {"Problem": PROBLEM_SCHEMA}
+    schemas: dict[str, Any] = {PROBLEM_SCHEMA: PROBLEM}
     tags = [{"name": "gateway", "description": "The gateway's own routes"}]
     for service, doc in parts.items():
         svc_paths, svc_schemas = public_part(service, doc)
@@ -175,7 +167,7 @@ def merge(parts: dict[str, dict[str, Any]], *, version: str = "0.1.0") -> dict[s
         "tags": tags,
         "paths": dict(sorted(paths.items())),
         "components": {"schemas": dict(sorted(schemas.items())),
-                       "securitySchemes": {"BearerAuth": BEARER}},
+                       "securitySchemes": {BEARER_SCHEME: BEARER}},
     }
 
 
