@@ -35,12 +35,14 @@ class Claim(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def claim(pool: asyncpg.Pool, event_id: str, draft: Draft, token: uuid.UUID,
-                claim_s: float) -> Claim:
-    """In one short transaction: store the notification unless it exists (`insert_pending`),
-    lock it (by `event_id`, else by `dedupe_key`) and, unless it is sent or under another
-    delivery's live claim, claim it for `claim_s` seconds under `token`."""
+                claim_s: float, *, insert: bool = True) -> Claim:
+    """In one short transaction: store the notification unless it exists (`insert_pending`;
+    `insert=False` when this delivery stored it already), lock it (by `event_id`, else by
+    `dedupe_key`) and, unless it is sent or under another delivery's live claim, claim it
+    for `claim_s` seconds under `token`."""
     async with pool.acquire() as conn, conn.transaction():
-        await insert_pending(conn, event_id, draft)
+        if insert:
+            await insert_pending(conn, event_id, draft)
         row: asyncpg.Record | None = await conn.fetchrow(
             "SELECT id, event_id, kind, recipient, subject, body_html, status, attempts,"
             " greatest(extract(epoch FROM claimed_until - clock_timestamp()), 0)::float8"

@@ -293,8 +293,11 @@ class Notifier:
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + CLAIM_SECONDS + 1
         pause = 0.05
+        first = True
         while True:
-            claim = await repository.claim(self.pool, event_id, draft, token, CLAIM_SECONDS)
+            claim = await repository.claim(self.pool, event_id, draft, token, CLAIM_SECONDS,
+                                           insert=first)
+            first = False
             row = claim.row
             if row is None:  # pragma: no cover - inserted by the claim, never deleted
                 return RETRY
