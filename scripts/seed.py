@@ -230,7 +230,8 @@ async def seed(gateway: str) -> int:
             return 1
         client.headers["Authorization"] = f"Bearer {r.json()['token']}"
         have = await existing(client)
-        todo = [p for p in products() if p["name"] not in have]
+        catalog = products()
+        todo = [p for p in catalog if p["name"] not in have]
         without_stock: list[str] = []
         restocked: list[str] = []
         failed: list[str] = []
@@ -251,7 +252,7 @@ async def seed(gateway: str) -> int:
         async def create(product: dict[str, Any]) -> None:
             async with gate:
                 resp = await client.post("/api/products", json=product)
-                if resp.status_code in (502, 503) and product["stock"] is not None:
+                if resp.status_code in (502, 503):
                     # Inventory could not take the stock: keep the product, without stock.
                     resp = await client.post("/api/products",
                                              json={**product, "stock": None})
@@ -261,7 +262,7 @@ async def seed(gateway: str) -> int:
                 if resp.status_code != 201:
                     failed.append(f"{product['name']}: {resp.status_code} {resp.text[:200]}")
 
-        unstocked = [(p, have[p["name"]]) for p in products()
+        unstocked = [(p, have[p["name"]]) for p in catalog
                      if p["name"] in have and p["stock"] and not have[p["name"]]["stock_quantity"]]
         await asyncio.gather(*(create(p) for p in todo),
                              *(restock(p, cur) for p, cur in unstocked))

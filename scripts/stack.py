@@ -238,7 +238,7 @@ def _pg_user() -> str | None:
     return "postgres" if os.geteuid() == 0 else None
 
 
-def postgres_proc(sec: dict[str, str]) -> Proc:
+def postgres_proc() -> Proc:
     data = LOCAL / "pgdata"
     sock = LOCAL / "pgrun"
     return Proc("postgres", [_pg_bin("postgres"), "-D", str(data), "-p", str(PG_PORT),
@@ -577,7 +577,7 @@ def _up(timeout: float) -> dict[str, str]:
     procs: dict[str, Proc] = {}
     with step("starting PostgreSQL, Redis, the SMTP sink, Dapr placement and scheduler"):
         init_postgres(sec)
-        for p in (postgres_proc(sec), redis_proc(sec), smtp_proc(), placement_proc(),
+        for p in (postgres_proc(), redis_proc(sec), smtp_proc(), placement_proc(),
                   scheduler_proc()):
             p.start()
             procs[p.name] = p
