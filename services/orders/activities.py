@@ -194,11 +194,13 @@ async def _confirm_hold(sidecar: Sidecar, order_id: uuid.UUID) -> str:
 
 async def charge_payment(ctx: WorkflowActivityContext, payload: dict[str, Any]) -> dict[str, Any]:
     """Charge the order's total once (the idempotency key is derived from the order id),
-    and once it is paid, confirm its stock reservation so that it no longer expires.
+    and once it is paid, confirm its stock reservation so that it no longer expires; with
+    `confirm_order` (workflow.CHARGE_CONFIRMS), then mark the order `processing` as well.
 
-    Returns {"status": "succeeded" | "declined", "charge_id", "decline_reason", "hold"}.
-    Both calls are idempotent, so a re-run gets the same charge and the same hold. They
-    share one activity to save the workflow a round trip through the engine per order.
+    Returns {"status": "succeeded" | "declined", "charge_id", "decline_reason", "hold",
+    "order_status"}. Every step is idempotent, so a re-run gets the same charge, the same
+    hold and the same status. They share one activity to save the workflow round trips
+    through the engine (each activity is two scheduler jobs and an orchestrator turn).
     """
     pool, sidecar = await _deps()
     order_id = _order_id(payload)
@@ -218,8 +220,13 @@ async def charge_payment(ctx: WorkflowActivityContext, payload: dict[str, Any]) 
             hold = await _confirm_hold(sidecar, order_id)
         elif status != "declined":
             raise RuntimeError(f"payments answered an unknown charge status {status!r}")
+        order_status = None
+        if hold == "confirmed" and payload.get("confirm_order"):
+            order_status = (await _transition(pool, sidecar, order_id, "processing",
+                                              ["pending"])).status
         return {"status": status, "charge_id": body.get("charge_id"),
-                "decline_reason": body.get("decline_reason"), "hold": hold}
+                "decline_reason": body.get("decline_reason"), "hold": hold,
+                "order_status": order_status}
     if r.status_code == 422 and "errorCode" not in body:
         # The provider refused the request itself (e.g. an unusable payment method): nothing
         # was charged, so the order is declined.
@@ -255,11 +262,17 @@ async def set_status(ctx: WorkflowActivityContext, payload: dict[str, Any]) -> d
     first run left unpublished (a crash between commit and publish).
     """
     pool, sidecar = await _deps()
-    order_id = _order_id(payload)
-    result = await service.transition(pool, order_id, payload["to"], list(payload["expected"]),
-                                      payload.get("reason"))
-    await OUTBOX.publish_committed(pool, sidecar, key=order_id)
+    result = await _transition(pool, sidecar, _order_id(payload), payload["to"],
+                               list(payload["expected"]), payload.get("reason"))
     return {"applied": result.applied, "status": result.status}
+
+
+async def _transition(pool: asyncpg.Pool, sidecar: Sidecar, order_id: uuid.UUID, to: str,
+                      expected: list[str], reason: str | None = None) -> service.Transition:
+    """The status change, committed, then its event published."""
+    result = await service.transition(pool, order_id, to, expected, reason)
+    await OUTBOX.publish_committed(pool, sidecar, key=order_id)
+    return result
 
 
 ACTIVITIES = {

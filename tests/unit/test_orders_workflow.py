@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest import mock
 
 import pytest
 from dapr.ext.workflow import DaprWorkflowContext
@@ -37,7 +38,7 @@ class Sim:
     def __init__(self, outcomes: dict[str, Outcome | list[Outcome]],
                  events: list[tuple[str, dict[str, Any]]] | None = None,
                  raise_with: dict[str, list[tuple[str, dict[str, Any]]]] | None = None,
-                 fire_long_timers: bool = False) -> None:
+                 fire_long_timers: bool = False, old_code_turns: int = 0) -> None:
         registry = worker._Registry()
         registry.add_named_orchestrator(
             "order", lambda ctx, inp: workflow.order_workflow(DaprWorkflowContext(ctx), inp))
@@ -46,7 +47,11 @@ class Sim:
         self.idle_events = list(events or [])
         self.raise_with = raise_with or {}
         self.fire_long_timers = fire_long_timers
+        # The first turns run the code of before any patch (is_patched always False), as
+        # for an order in flight across an upgrade.
+        self.old_code_turns = old_code_turns
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.changes: list[tuple[str, str | None]] = []
         self.now = T0
 
     def _run_activity(self, name: str, payload: dict[str, Any]) -> Any:
@@ -54,15 +59,29 @@ class Sim:
         outcome = self.outcomes.get(name, lambda p: None)
         if isinstance(outcome, list):
             outcome = outcome.pop(0) if len(outcome) > 1 else outcome[0]
-        return outcome(payload)
+        value = outcome(payload)
+        if name == "set_status":
+            self.changes.append((payload["to"], payload.get("reason")))
+        elif name == "charge_payment" and payload.get("confirm_order"):
+            confirmed = value.get("hold") == "confirmed"
+            value = {**value, "order_status": "processing" if confirmed else None}
+            if confirmed and ("processing", None) not in self.changes:
+                self.changes.append(("processing", None))
+        return value
 
     def run(self, max_steps: int = 500) -> dict[str, Any]:
         history: list[Any] = []
         new = [helpers.new_workflow_started_event(self.now),
                helpers.new_execution_started_event("order", ORDER_ID,
                                                    json.dumps({"order_id": ORDER_ID}))]
-        for _ in range(max_steps):
-            result = self.executor.execute(ORDER_ID, history, new)
+        for turn in range(max_steps):
+            if turn < self.old_code_turns:
+                with mock.patch.object(DaprWorkflowContext, "is_patched", return_value=False):
+                    result = self.executor.execute(ORDER_ID, history, new)
+            else:
+                result = self.executor.execute(ORDER_ID, history, new)
+            if result.patches:  # the runtime records them on the turn's WorkflowStarted
+                new[0].workflowStarted.version.patches.extend(result.patches)
             history += new
             self.now += timedelta(milliseconds=10)
             new = [helpers.new_workflow_started_event(self.now)]
@@ -118,7 +137,8 @@ class Sim:
         return [n for n, _ in self.calls]
 
     def statuses(self) -> list[tuple[str, str | None]]:
-        return [(p["to"], p.get("reason")) for n, p in self.calls if n == "set_status"]
+        """The status changes made, in order (a confirming charge makes `processing`)."""
+        return self.changes
 
 
 def ok(value: Any) -> Outcome:
@@ -141,7 +161,7 @@ HAPPY: dict[str, Any] = {
 def test_happy_path_status_by_status() -> None:
     sim = Sim(HAPPY, events=[("shipped", {"by": "admin"}), ("delivered", {"by": "admin"})])
     assert sim.run() == {"order_id": ORDER_ID, "status": "delivered"}
-    assert sim.names == ["reserve_stock", "charge_payment", "set_status",
+    assert sim.names == ["reserve_stock", "charge_payment",
                          "commit_stock", "set_status", "set_status"]
     assert sim.statuses() == [("processing", None), ("shipped", None), ("delivered", None)]
 
@@ -150,6 +170,21 @@ def test_waits_for_shipment_after_confirming() -> None:
     sim = Sim(HAPPY)
     assert sim.run() == {"waiting": True}
     assert sim.statuses() == [("processing", None)]
+
+
+def test_an_order_charged_before_the_upgrade_replays_the_old_steps() -> None:
+    # Turns 1-2 ran the old code: reserve, then the charge was scheduled without the patch.
+    sim = Sim(HAPPY, old_code_turns=2)
+    assert sim.run() == {"waiting": True}
+    assert sim.names == ["reserve_stock", "charge_payment", "set_status"]
+    assert sim.statuses() == [("processing", None)]
+
+
+def test_an_order_reserved_before_the_upgrade_takes_the_new_steps() -> None:
+    sim = Sim(HAPPY, old_code_turns=1)
+    assert sim.run() == {"waiting": True}
+    assert sim.names == ["reserve_stock", "charge_payment"]
+    assert sim.calls[1][1]["confirm_order"] is True
 
 
 def test_out_of_stock_cancels_without_charging() -> None:
@@ -180,6 +215,9 @@ def test_cancel_raised_while_charging_refunds_and_releases() -> None:
                          "release_stock", "set_status"]
     refund = next(p for n, p in sim.calls if n == "refund_payment")
     assert refund["charge_id"] == "ch_1"
+    # The charge confirmed the order before the workflow saw the cancel.
+    assert sim.statuses() == [("processing", None), ("cancelled", "cancelled_by_admin")]
+    assert sim.calls[-1][1]["expected"] == ["pending", "processing"]
 
 
 def test_a_hold_lost_before_payment_refunds_and_cancels_out_of_stock() -> None:
