@@ -14,18 +14,6 @@ if TYPE_CHECKING:
 Executor: TypeAlias = "asyncpg.Pool | asyncpg.Connection"
 
 
-async def insert_pending(db: Executor, event_id: str, draft: Draft) -> bool:
-    """Store the notification of `event_id` unless it (or the same e-mail under another event
-    id, by `dedupe_key`) exists; True if this call created it."""
-    row = await db.fetchrow(
-        "INSERT INTO notifications (id, event_id, dedupe_key, user_id, kind, subject, order_id,"
-        " recipient, body_text, body_html) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        " ON CONFLICT DO NOTHING RETURNING id",
-        uuid.uuid4(), event_id, draft.dedupe_key, draft.user_id, draft.kind, draft.subject,
-        draft.order_id, draft.recipient, draft.text, draft.html)
-    return row is not None
-
-
 class Claim(msgspec.Struct, frozen=True, kw_only=True):
     """The outcome of trying to claim a notification for sending."""
 
@@ -36,14 +24,27 @@ class Claim(msgspec.Struct, frozen=True, kw_only=True):
 
 async def claim(pool: asyncpg.Pool, event_id: str, draft: Draft, token: uuid.UUID,
                 claim_s: float, *, insert: bool = True) -> Claim:
-    """In one short transaction: store the notification unless it exists (`insert_pending`;
-    `insert=False` when this delivery stored it already), lock it (by `event_id`, else by
-    `dedupe_key`) and, unless it is sent or under another delivery's live claim, claim it
-    for `claim_s` seconds under `token`."""
+    """Store the notification of `event_id` unless it (or the same e-mail under another
+    event id, by `dedupe_key`) exists, and claim it for `claim_s` seconds under `token`
+    unless it is sent or under another delivery's live claim.
+
+    The usual case, a new notification, is one statement: the row is inserted already
+    claimed. When it exists (a redelivery; `insert=False` when this delivery stored it
+    already), it is locked by `event_id`, else by `dedupe_key`, in one short transaction."""
+    if insert:
+        row: asyncpg.Record | None = await pool.fetchrow(
+            "INSERT INTO notifications (id, event_id, dedupe_key, user_id, kind, subject,"
+            " order_id, recipient, body_text, body_html, claim_token, claimed_until)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+            " clock_timestamp() + make_interval(secs => $12))"
+            " ON CONFLICT DO NOTHING"
+            " RETURNING id, event_id, kind, recipient, subject, body_html, status, attempts",
+            uuid.uuid4(), event_id, draft.dedupe_key, draft.user_id, draft.kind, draft.subject,
+            draft.order_id, draft.recipient, draft.text, draft.html, token, claim_s)
+        if row is not None:
+            return Claim(row=row, mine=True, busy_s=0.0)
     async with pool.acquire() as conn, conn.transaction():
-        if insert:
-            await insert_pending(conn, event_id, draft)
-        row: asyncpg.Record | None = await conn.fetchrow(
+        row = await conn.fetchrow(
             "SELECT id, event_id, kind, recipient, subject, body_html, status, attempts,"
             " greatest(extract(epoch FROM claimed_until - clock_timestamp()), 0)::float8"
             " AS busy_s FROM notifications WHERE event_id = $1 OR dedupe_key = $2"
