@@ -1,13 +1,20 @@
 """A transactional outbox: events written in the same transaction as the change they
 announce, published after the commit.
 
-Whoever made the change publishes right away (`Outbox.publish_committed`); a background
-`Drainer`, which `build_app(outbox=...)` runs for the service, publishes what a crash or a
-pub/sub outage left behind. Rows are claimed with
-`FOR UPDATE SKIP LOCKED`, so two publishers never send one row at the same time. Delivery is
-at least once (a crash after the publish and before the row is marked sends it again), so
-consumers are idempotent. A service's table needs the columns
-`id bigserial, <key column>, event_type, payload jsonb, attempts, created_at, published_at`.
+Whoever made the change calls `Outbox.publish_committed` right after the commit. In a
+service app that hands the rows to the app's `Drainer` (which `build_app(outbox=...)` runs):
+one relay per process, woken at once, that publishes every committed row in id order and
+marks them published in one transaction per batch. Under load the commits of many requests
+share one claim and one mark instead of a transaction each. Without a running drainer (a
+script, a test), `publish_committed` publishes inline. The drainer also publishes, every
+2 s, whatever a crash or a pub/sub outage left behind.
+
+Rows are claimed with `FOR UPDATE SKIP LOCKED`, so two publishers never send one row at the
+same time. Delivery is at least once (a crash after the publish and before the row is marked
+sends it again), so consumers are idempotent. A service's table needs the columns
+`id bigserial, <key column>, event_type, payload jsonb, trace jsonb, attempts, created_at,
+published_at`; `trace` (services.common.telemetry.trace_json) carries the trace context of
+the change to its publish.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import asyncpg
 import msgspec
 import structlog
 
-from services.common import events
+from services.common import events, telemetry
 from services.common.dapr import Sidecar
 
 log = structlog.get_logger(__name__)
@@ -38,6 +45,7 @@ class Outbox:
             if not _IDENTIFIER.match(name):  # identifiers are code constants, never input
                 raise ValueError(f"not an SQL identifier: {name!r}")
         self.table, self.topic, self.key_column, self.batch = table, topic, key_column, batch
+        self.relay: Drainer | None = None  # set while a Drainer runs for this outbox
 
     async def flush(self, pool: asyncpg.Pool, sidecar: Sidecar, *, key: Any = None,
                     min_age_s: float = 0.0) -> int:
@@ -50,13 +58,16 @@ class Outbox:
         published: list[int] = []
         async with pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                f"SELECT id, event_type, payload::text AS payload FROM {self.table}"  # noqa: S608
+                f"SELECT id, event_type, payload::text AS payload, trace::text AS trace"  # noqa: S608
+                f" FROM {self.table}"
                 " WHERE published_at IS NULL AND created_at <= now() - make_interval(secs => $1)"
                 f"{key_filter} ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED", *args)
             for row in rows:
                 payload: dict[str, Any] = msgspec.json.decode(row["payload"])
+                trace = msgspec.json.decode(row["trace"]) if row["trace"] else None
                 try:
-                    await events.publish(sidecar, self.topic, row["event_type"], payload)
+                    with telemetry.traced(trace if isinstance(trace, dict) else None):
+                        await events.publish(sidecar, self.topic, row["event_type"], payload)
                 except Exception as exc:
                     log.warning("outbox_publish_failed", table=self.table, outbox_id=row["id"],
                                 event_type=row["event_type"], error=type(exc).__name__)
@@ -71,9 +82,13 @@ class Outbox:
 
     async def publish_committed(self, pool: asyncpg.Pool, sidecar: Sidecar, *,
                                 key: Any = None) -> None:
-        """Right after the commit that wrote them: publish the key's events (or all). A
-        failure is logged, never raised: the change is committed and the Drainer publishes
-        the rest."""
+        """Right after the commit that wrote them: have the events published. With a running
+        Drainer that is a wake-up call (safe from any thread or event loop); otherwise the
+        key's events (or all) are published here. A failure is logged, never raised: the
+        change is committed and the Drainer publishes the rest."""
+        if self.relay is not None:
+            self.relay.kick()
+            return
         try:
             await self.flush(pool, sidecar, key=key)
         except Exception as exc:
@@ -93,15 +108,33 @@ class Drainer:
         self._interval_s, self._min_age_s = interval_s, min_age_s
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"{self._outbox.table}-drainer")
+        """Run on the current event loop, and take over `publish_committed` of the outbox."""
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run(), name=f"{self._outbox.table}-drainer")
+        self._outbox.relay = self
 
     def kick(self) -> None:
-        """Drain now, fresh rows included."""
-        self._wake.set()
+        """Drain now, fresh rows included. Safe to call from any thread or event loop (the
+        order workflow's activities run on a loop of their own)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wake.set()
+        else:
+            with contextlib.suppress(RuntimeError):  # the app is shutting down
+                loop.call_soon_threadsafe(self._wake.set)
 
     async def stop(self) -> None:
+        if self._outbox.relay is self:
+            self._outbox.relay = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import secrets
@@ -51,6 +53,24 @@ def continue_trace(headers: dict[str, str] | None) -> None:
     that runs outside that request, such as a workflow activity; None clears it."""
     kept = {k: v for k, v in (headers or {}).items() if k in _CARRIED and isinstance(v, str)}
     _OUTGOING.set(kept or None)
+
+
+def trace_json() -> str | None:
+    """The current trace context as JSON, to store with an outbox row (None without one)."""
+    headers = _OUTGOING.get()
+    return json.dumps(headers) if headers else None
+
+
+@contextlib.contextmanager
+def traced(headers: dict[str, str] | None) -> Iterator[None]:
+    """Calls made inside continue the trace of `headers` (stored earlier); then the trace
+    context of before is back."""
+    kept = {k: v for k, v in (headers or {}).items() if k in _CARRIED and isinstance(v, str)}
+    token = _OUTGOING.set(kept or None)
+    try:
+        yield
+    finally:
+        _OUTGOING.reset(token)
 
 
 def trace_id_of(traceparent: bytes | None) -> str | None:

@@ -13,6 +13,8 @@ from typing import TypeAlias
 
 import asyncpg
 
+from services.common import telemetry
+
 # Reads go through the pool or a connection; writes need the transaction's connection.
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
@@ -193,5 +195,7 @@ async def add_outbox(conn: asyncpg.Connection,
                      events: Sequence[tuple[uuid.UUID, str, str]]) -> None:
     """(product_id, event_type, payload JSON) rows for services.common.outbox to publish."""
     if events:
-        await conn.executemany("INSERT INTO stock_outbox (product_id, event_type, payload)"
-                               " VALUES ($1, $2, $3::jsonb)", events)
+        trace = telemetry.trace_json()
+        await conn.executemany("INSERT INTO stock_outbox (product_id, event_type, payload, trace)"
+                               " VALUES ($1, $2, $3::jsonb, $4::jsonb)",
+                               [(*event, trace) for event in events])

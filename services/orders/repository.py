@@ -15,6 +15,8 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
+from services.common import telemetry
+
 Conn: TypeAlias = Any  # asyncpg.Connection or a pool proxy (asyncpg ships no types)
 
 
@@ -77,8 +79,9 @@ async def insert_order(conn: Conn, order: NewOrder) -> bool:
         "INSERT INTO order_status_history (order_id, status, at) VALUES ($1, 'pending', $2)",
         order.id, order.created_at)
     await conn.execute(
-        "INSERT INTO order_outbox (order_id, event_type, payload) VALUES ($1, $2, $3::jsonb)",
-        order.id, order.created_event, order.created_payload_json)
+        "INSERT INTO order_outbox (order_id, event_type, payload, trace)"
+        " VALUES ($1, $2, $3::jsonb, $4::jsonb)",
+        order.id, order.created_event, order.created_payload_json, telemetry.trace_json())
     return True
 
 
@@ -155,8 +158,9 @@ async def add_history(conn: Conn, order_id: uuid.UUID, status: str, reason: str 
 
 async def add_outbox(conn: Conn, order_id: uuid.UUID, event_type: str, payload_json: str) -> None:
     await conn.execute(
-        "INSERT INTO order_outbox (order_id, event_type, payload) VALUES ($1, $2, $3::jsonb)"
-        " ON CONFLICT (order_id, event_type) DO NOTHING", order_id, event_type, payload_json)
+        "INSERT INTO order_outbox (order_id, event_type, payload, trace)"
+        " VALUES ($1, $2, $3::jsonb, $4::jsonb) ON CONFLICT (order_id, event_type) DO NOTHING",
+        order_id, event_type, payload_json, telemetry.trace_json())
 
 
 async def set_charge(conn: Conn, order_id: uuid.UUID, charge_id: str) -> None:

@@ -14,6 +14,8 @@ from typing import Any
 
 import asyncpg
 
+from services.common import telemetry
+
 COLUMNS = ("id, name, description, price, category, image_url, stock_quantity, deleted_at, "
            "created_at, updated_at")
 # Columns an admin may change (PUT / PATCH); everything else is the server's.
@@ -212,8 +214,9 @@ async def apply_stock(pool: asyncpg.Pool, *, product_id: uuid.UUID, available: i
 async def add_outbox(conn: asyncpg.Connection, product_id: uuid.UUID, event_type: str,
                      payload: str) -> None:
     """An event for services.products.outbox to publish once the caller's transaction commits."""
-    await conn.execute("INSERT INTO product_outbox (product_id, event_type, payload)"
-                       " VALUES ($1, $2, $3::jsonb)", product_id, event_type, payload)
+    await conn.execute("INSERT INTO product_outbox (product_id, event_type, payload, trace)"
+                       " VALUES ($1, $2, $3::jsonb, $4::jsonb)", product_id, event_type, payload,
+                       telemetry.trace_json())
 
 
 async def prune_processed_events(pool: asyncpg.Pool, days: int = 7) -> int:

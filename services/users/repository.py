@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from services.common import telemetry
 from services.users.schemas import UserOut
 
 
@@ -159,8 +160,8 @@ async def revoke_user_tokens(db: asyncpg.Pool | asyncpg.Connection, user_id: uui
 # -- outbox ------------------------------------------------------------------------------
 async def insert_outbox(conn: asyncpg.Connection, event_type: str, payload: str) -> int:
     outbox_id: int = await conn.fetchval(
-        "INSERT INTO user_outbox (event_type, payload) VALUES ($1, $2::jsonb) RETURNING id",
-        event_type, payload)
+        "INSERT INTO user_outbox (event_type, payload, trace) VALUES ($1, $2::jsonb, $3::jsonb)"
+        " RETURNING id", event_type, payload, telemetry.trace_json())
     return outbox_id
 
 
