@@ -172,6 +172,22 @@ async def set_status(conn: asyncpg.Connection, order_id: uuid.UUID, status: str,
         "WHERE order_id = $1", order_id, status, confirm, ttl)
 
 
+async def confirm_reserved(conn: Conn, order_id: uuid.UUID) -> bool:
+    """Confirm an order that is reserved and not yet confirmed, in one statement: its lines
+    lose their expiry. False when it is anything else (the caller then locks and looks).
+
+    Racing the expiry sweep is safe: the sweep locks the order row first, and this UPDATE
+    re-checks `status = 'reserved'` on the row the sweep committed."""
+    confirmed = await conn.fetchval(
+        "WITH o AS (UPDATE reservation_orders SET confirmed_at = now(), updated_at = now() "
+        "           WHERE order_id = $1 AND status = 'reserved' AND confirmed_at IS NULL "
+        "           RETURNING order_id), "
+        "     l AS (UPDATE reservations SET expires_at = NULL, updated_at = now() "
+        "           WHERE order_id IN (SELECT order_id FROM o) RETURNING 1) "
+        "SELECT count(*) FROM o", order_id)
+    return bool(confirmed)
+
+
 async def expired_orders(conn: Conn, limit: int) -> list[uuid.UUID]:
     """Orders with a reserved line past its expiry (oldest first)."""
     rows = await conn.fetch(

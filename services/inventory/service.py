@@ -159,6 +159,8 @@ class Inventory:
 
     async def confirm(self, order_id: uuid.UUID) -> ReservationRead:
         """The order is paid: hold its units until commit or release (no expiry)."""
+        if await repository.confirm_reserved(self.pool, order_id):  # the usual case
+            return ReservationRead(order_id=order_id, status="reserved")
         changed: list[asyncpg.Record] = []
         async with self.pool.acquire() as conn, conn.transaction():
             order = await self._locked_order(conn, order_id)
