@@ -53,36 +53,40 @@ ORDER_COLUMNS = ("id, user_id, user_email, status, cancel_reason, currency, tota
                  " created_at, updated_at")
 
 async def insert_order(conn: Conn, order: NewOrder) -> bool:
-    """Insert the order, its lines, its first history row and its `order.created` outbox row.
-
-    Must run inside a transaction. Returns False (and writes nothing) when the customer
-    already has an order with this Idempotency-Key.
-    """
+    """Insert the order, its lines, its first history row and its `order.created` outbox row,
+    and mark its workflow start as requested now (this request schedules it): one statement,
+    so all of it or nothing. Returns False (and writes nothing) when the customer already
+    has an order with this Idempotency-Key."""
+    lines = order.lines
     inserted = await conn.fetchval(
-        "INSERT INTO orders (id, user_id, user_email, status, currency, total, payment_method,"
-        " shipping_address, idempotency_key, request_hash, created_at, updated_at)"
-        " VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7::jsonb, $8, $9, $10, $10)"
-        " ON CONFLICT ON CONSTRAINT orders_idempotency DO NOTHING RETURNING true",
+        "WITH o AS ("
+        "  INSERT INTO orders (id, user_id, user_email, status, currency, total, payment_method,"
+        "   shipping_address, idempotency_key, request_hash, created_at, updated_at,"
+        "   workflow_scheduled_at)"
+        "  VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7::jsonb, $8, $9, $10, $10, now())"
+        "  ON CONFLICT ON CONSTRAINT orders_idempotency DO NOTHING RETURNING id, created_at),"
+        " i AS ("
+        "  INSERT INTO order_items (order_id, line_no, product_id, name, unit_price, quantity,"
+        "   line_total)"
+        "  SELECT o.id, l.line_no, l.product_id, l.name, l.unit_price, l.quantity, l.line_total"
+        "  FROM o, unnest($11::int[], $12::uuid[], $13::text[], $14::numeric[], $15::int[],"
+        "   $16::numeric[]) AS l(line_no, product_id, name, unit_price, quantity, line_total)),"
+        " h AS ("
+        "  INSERT INTO order_status_history (order_id, status, at)"
+        "  SELECT id, 'pending', created_at FROM o),"
+        " x AS ("
+        "  INSERT INTO order_outbox (order_id, event_type, payload, trace)"
+        "  SELECT id, $17, $18::jsonb, $19::jsonb FROM o)"
+        " SELECT count(*) FROM o",
         order.id, order.user_id, order.user_email, order.currency, order.total,
         order.payment_method, order.shipping_address_json, order.idempotency_key,
         order.request_hash, order.created_at,
+        list(range(1, len(lines) + 1)), [ln.product_id for ln in lines],
+        [ln.name for ln in lines], [ln.unit_price for ln in lines],
+        [ln.quantity for ln in lines], [ln.line_total for ln in lines],
+        order.created_event, order.created_payload_json, telemetry.trace_json(),
     )
-    if not inserted:
-        return False
-    await conn.executemany(
-        "INSERT INTO order_items (order_id, line_no, product_id, name, unit_price, quantity,"
-        " line_total) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        [(order.id, n, ln.product_id, ln.name, ln.unit_price, ln.quantity, ln.line_total)
-         for n, ln in enumerate(order.lines, start=1)],
-    )
-    await conn.execute(
-        "INSERT INTO order_status_history (order_id, status, at) VALUES ($1, 'pending', $2)",
-        order.id, order.created_at)
-    await conn.execute(
-        "INSERT INTO order_outbox (order_id, event_type, payload, trace)"
-        " VALUES ($1, $2, $3::jsonb, $4::jsonb)",
-        order.id, order.created_event, order.created_payload_json, telemetry.trace_json())
-    return True
+    return bool(inserted)
 
 
 async def find_by_idempotency_key(conn: Conn, user_id: uuid.UUID,

@@ -291,10 +291,8 @@ async def create_order(pool: asyncpg.Pool, sidecar: Sidecar, workflows: Workflow
         created_event=EVENT_FOR_STATUS["pending"],
         created_payload_json=msgspec.json.encode(created_payload).decode(), created_at=now)
     async with pool.acquire() as conn:
-        async with conn.transaction():
-            inserted = await repository.insert_order(conn, new)
-            if inserted:  # this request schedules the workflow, below
-                await repository.claim_workflow_start(conn, order_id, quiet_s=0)
+        # Also marks the workflow start requested: this request schedules it, below.
+        inserted = await repository.insert_order(conn, new)
         if not inserted:
             assert idempotency_key is not None  # only the idempotency key can conflict
             existing = await repository.find_by_idempotency_key(conn, identity.user_id,
