@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -56,8 +57,16 @@ def _redact_rendered(_: object, __: str,
     return event
 
 
+# One lock for both writers below, so lines stay whole when threads log at once (the workflow
+# runtime logs from its own threads). Re-entrant: the stdlib handler takes it twice per line.
+_WRITE_LOCK = threading.RLock()
+
+
 class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever sys.stdout is when a line is emitted (test capture swaps it)."""
+
+    def createLock(self) -> None:  # noqa: N802 (the stdlib's name)
+        self.lock = _WRITE_LOCK
 
     @property
     def stream(self) -> Any:
@@ -68,8 +77,27 @@ class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+class _StdoutLogger:
+    """The end of structlog's chain: one rendered line to whatever sys.stdout is, flushed.
+
+    Lines of the app's own loggers come here directly instead of through the standard
+    library's records, handler and formatter: under half the CPU per line."""
+
+    def msg(self, message: str) -> None:
+        with _WRITE_LOCK:
+            out = sys.stdout
+            out.write(message + "\n")
+            out.flush()
+
+    debug = info = warning = warn = error = critical = exception = fatal = log = msg
+
+
+def _stdout_logger(*_: Any) -> _StdoutLogger:
+    return _StdoutLogger()
+
+
 def configure(app_id: str, level: str = "INFO") -> None:
-    """Route structlog and the standard library through one JSON renderer."""
+    """structlog and the standard library's loggers write the same JSON lines to stdout."""
     def add_app_id(_: object, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         event.setdefault("app_id", app_id)  # also on lines from threads without the context
         return event
@@ -81,20 +109,20 @@ def configure(app_id: str, level: str = "INFO") -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _redact,
     ]
-    # Everything ends in the one stdlib handler below: its lock keeps lines whole when threads
-    # log at once (the workflow runtime logs from its own threads).
+    rendered: list[structlog.types.Processor] = [structlog.processors.format_exc_info,
+                                                 _redact_rendered,
+                                                 structlog.processors.JSONRenderer()]
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[*shared, *rendered],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.stdlib.LoggerFactory(),
+        logger_factory=_stdout_logger,
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(app_id=app_id)
     handler = _StdoutHandler()
+    # Lines of other libraries' stdlib loggers (uvicorn, the workflow SDK) get the same shape.
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info, _redact_rendered,
-                    structlog.processors.JSONRenderer()],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *rendered],
         foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
     ))
     root = logging.getLogger()
