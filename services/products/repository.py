@@ -189,26 +189,22 @@ async def apply_stock(pool: asyncpg.Pool, *, product_id: uuid.UUID, available: i
     """Set the stock read model unless this event was applied already or is older than the
     last one applied (by `version` when inventory sends one, else by time, to the second).
 
-    Returns whether the row changed.
+    Returns whether the row changed. One statement (one round trip, no BEGIN/COMMIT): the
+    event id, when there is one, is recorded in the same atomic step as the update it allows.
     """
-    async with pool.acquire() as conn, conn.transaction():
-        if event_id is not None:
-            fresh = await conn.fetchval(
-                "INSERT INTO processed_events (event_id) VALUES ($1) "
-                "ON CONFLICT DO NOTHING RETURNING true", event_id)
-            if not fresh:
-                return False
-        row = await conn.fetchrow(
-            "UPDATE products SET stock_quantity = $2,"
-            " stock_version = COALESCE($3, stock_version),"
-            " stock_changed_at = COALESCE($4, date_trunc('second', now())) "
-            "WHERE id = $1 AND CASE"
-            " WHEN $3::bigint IS NOT NULL THEN stock_version IS NULL OR stock_version < $3"
-            " ELSE stock_changed_at IS NULL"
-            "  OR stock_changed_at <= COALESCE($4, date_trunc('second', now())) END "
-            "RETURNING id",
-            product_id, max(available, 0), version, changed_at)
-        return row is not None
+    row = await pool.fetchrow(
+        "WITH fresh AS (INSERT INTO processed_events (event_id) SELECT $5::text"
+        "               WHERE $5::text IS NOT NULL ON CONFLICT DO NOTHING RETURNING true) "
+        "UPDATE products SET stock_quantity = $2,"
+        " stock_version = COALESCE($3, stock_version),"
+        " stock_changed_at = COALESCE($4, date_trunc('second', now())) "
+        "WHERE id = $1 AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM fresh)) AND CASE"
+        " WHEN $3::bigint IS NOT NULL THEN stock_version IS NULL OR stock_version < $3"
+        " ELSE stock_changed_at IS NULL"
+        "  OR stock_changed_at <= COALESCE($4, date_trunc('second', now())) END "
+        "RETURNING id",
+        product_id, max(available, 0), version, changed_at, event_id)
+    return row is not None
 
 
 async def add_outbox(conn: asyncpg.Connection, product_id: uuid.UUID, event_type: str,
