@@ -19,6 +19,7 @@ from tests.deploy.conftest import (
     PRODUCTION_VALUES,
     ROOT,
     by_kind,
+    helm_template,
     k8s_files,
     load_all,
     service_apps,
@@ -261,3 +262,18 @@ def test_helm_requires_external_hosts(helm: Path, tmp_path: Path) -> None:
                         KUBE_VERSION, "-f", str(values)], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode != 0 and "postgresql.external.host is required" in r.stderr
+
+
+def test_helm_passes_a_services_env(helm: Path, tmp_path: Path) -> None:
+    """services.<app>.env reaches that app's container, and only that one (the gateway's
+    FORWARDED_ALLOW_IPS behind an ingress is the reason it exists)."""
+    values = tmp_path / "values.yaml"
+    values.write_text("services:\n  gateway:\n    env: {FORWARDED_ALLOW_IPS: 10.42.0.0/16}\n")
+    docs = helm_template(helm, values)
+    envs = {d["metadata"]["name"]: {e["name"]: e.get("value")
+                                    for e in d["spec"]["template"]["spec"]["containers"][0]
+                                    .get("env", [])}
+            for d in docs if d["kind"] == "Deployment"}
+    assert envs["gateway"]["FORWARDED_ALLOW_IPS"] == "10.42.0.0/16"
+    assert all("FORWARDED_ALLOW_IPS" not in env for name, env in envs.items() if name != "gateway")
+
