@@ -180,6 +180,31 @@ async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 
         await asyncio.sleep(0.1)
 
 
+def database(service: str, scope: str = "module") -> Any:
+    """A fixture: a small asyncpg pool on a service's own database, to check its rows."""
+    @pytest.fixture(scope=scope)  # type: ignore[misc]
+    async def pool(secrets: dict[str, str]) -> AsyncIterator[Any]:
+        import asyncpg
+
+        db = await asyncpg.create_pool(secrets[f"{service}-db-dsn"], min_size=1, max_size=2)
+        yield db
+        await db.close()
+    return pool
+
+
+async def metric(url: str, name: str, **labels: str) -> float:
+    """The sum of the samples called `name` at a Prometheus endpoint whose labels include
+    `labels` (0 when there are none yet)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(url)).text
+    return sum(sample.value for family in text_string_to_metric_families(text)
+               for sample in family.samples
+               if sample.name == name and all(sample.labels.get(k) == v
+                                              for k, v in labels.items()))
+
+
 async def wait_for_line(path: Path, needle: str, timeout: float = 5.0) -> str:
     """The last-2000-lines match of `needle` in a log file, waiting up to `timeout`."""
     deadline = time.monotonic() + timeout

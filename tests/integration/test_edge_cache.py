@@ -9,7 +9,6 @@ the version, so a read expected to be a hit is retried until one is seen.
 from __future__ import annotations
 
 import asyncio
-import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Customer
+from tests.conftest import Customer, metric
 
 GATEWAY_METRICS = "/metrics"
 Read = Callable[..., Awaitable[httpx.Response]]
@@ -46,10 +45,8 @@ async def _until_hit(gateway: httpx.AsyncClient, url: str, **kw: Any) -> httpx.R
 
 
 async def _edge_count(gateway: httpx.AsyncClient, result: str) -> float:
-    text = (await gateway.get(GATEWAY_METRICS)).text
-    m = re.search(rf'^ecommerce_gateway_edge_cache_total{{result="{result}"}} (\S+)$', text,
-                  re.MULTILINE)
-    return float(m.group(1)) if m else 0.0
+    return await metric(str(gateway.base_url.join(GATEWAY_METRICS)),
+                        "ecommerce_gateway_edge_cache_total", result=result)
 
 
 async def test_anonymous_reads_are_served_again_with_the_same_body(

@@ -20,7 +20,8 @@ import pytest
 
 from services.common.dapr import Sidecar
 from services.inventory.service import Inventory
-from tests.conftest import invoker, is_problem, sidecar_url, stack
+from tests.conftest import database, invoker, is_problem, sidecar_url, stack
+from tests.shop import stock_of
 
 
 @pytest.fixture(scope="module")
@@ -36,11 +37,7 @@ async def products(dapr_headers: dict[str, str]) -> AsyncIterator[httpx.AsyncCli
         yield client
 
 
-@pytest.fixture(scope="module")
-async def db(secrets: dict[str, str]) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(secrets["inventory-db-dsn"], min_size=1, max_size=2)
-    yield pool
-    await pool.close()
+db = database("inventory")
 
 
 async def new_product(products: httpx.AsyncClient, on_hand: int) -> str:
@@ -57,14 +54,6 @@ async def reserve(orders: httpx.AsyncClient, lines: list[tuple[str, int]],
     body = {"order_id": order_id or str(uuid.uuid4()),
             "items": [{"product_id": p, "quantity": q} for p, q in lines]}
     return await orders.post("/internal/reservations", json=body)
-
-
-async def stock_of(gateway: httpx.AsyncClient, product_id: str) -> dict[str, Any]:
-    r = await gateway.get(f"/api/inventory/{product_id}")
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    assert body["available"] == body["on_hand"] - body["reserved"]
-    return body
 
 
 # -- reservations ---------------------------------------------------------------------------

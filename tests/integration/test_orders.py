@@ -12,132 +12,46 @@ import asyncio
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 import httpx
-import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
 
-from tests.conftest import Customer, is_problem
+from tests.conftest import Customer, database, is_problem, metric
+from tests.shop import (
+    ADDRESS,
+    ORDERS,
+    change,
+    create_product,
+    mint_customer,
+    order_body,
+    place,
+    stock_of,
+    wait_order,
+    wait_stock,
+)
 
-ORDERS = "/api/orders"
-ADDRESS = {"name": "Ada Lovelace", "line1": "12 Analytical Way", "city": "London",
-           "postal_code": "N1 9GU", "country": "GB"}
 FINAL = {"delivered", "cancelled"}
 
 
-# -- helpers shared with tests/reliability and bench/ -----------------------------------------
-def mint_customer(secrets: dict[str, str]) -> Customer:
-    """A customer identity signed with the platform's real key, as users would issue it.
-
-    Used where a test needs many distinct customers at once (registering a hundred would
-    time the users service's password hashing instead of checkout).
-    """
-    key = serialization.load_pem_private_key(secrets["jwt-private-key"].encode(), None)
-    user_id, now = str(uuid.uuid4()), int(time.time())
-    email = f"buyer-{user_id[:8]}@example.com"
-    token = jwt.encode({"iss": "ecommerce-users", "aud": "ecommerce-api", "sub": user_id,
-                        "role": "customer", "email": email, "iat": now, "exp": now + 900,
-                        "jti": uuid.uuid4().hex}, key, algorithm="ES256",  # type: ignore[arg-type]
-                       headers={"kid": secrets["jwt-key-id"], "typ": "at+jwt"})
-    return Customer({"id": user_id, "email": email}, token, None)
+payments_db = database("payments")
+orders_db = database("orders")
 
 
-async def create_product(gateway: httpx.AsyncClient, admin: dict[str, str], *, price: str,
-                         stock: int, name: str = "Widget") -> str:
-    r = await gateway.post("/api/products", headers=admin, json={
-        "name": f"{name} {uuid.uuid4().hex[:6]}", "price": price, "category": "test",
-        "description": "made by the orders tests", "stock": stock})
-    assert r.status_code == 201, r.text
-    product_id: str = r.json()["id"]
-    await wait_stock(gateway, product_id, lambda s: s["on_hand"] == stock)
-    return product_id
-
-
-async def stock_of(gateway: httpx.AsyncClient, product_id: str) -> dict[str, Any]:
-    r = await gateway.get(f"/api/inventory/{product_id}")
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    return body
-
-
-async def wait_stock(gateway: httpx.AsyncClient, product_id: str, ok: Any,
-                     timeout: float = 10.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        r = await gateway.get(f"/api/inventory/{product_id}")
-        if r.status_code == 200 and ok(r.json()):
-            body: dict[str, Any] = r.json()
-            return body
-        if time.monotonic() > deadline:
-            raise AssertionError(f"stock of {product_id} never matched: {r.status_code} {r.text}")
-        await asyncio.sleep(0.1)
-
-
-def order_body(*lines: tuple[str, int], **extra: Any) -> dict[str, Any]:
-    return {"items": [{"product_id": p, "quantity": q} for p, q in lines],
-            "shipping_address": ADDRESS, **extra}
-
-
-async def place(gateway: httpx.AsyncClient, who: Customer, *lines: tuple[str, int],
-                **extra: Any) -> dict[str, Any]:
-    r = await gateway.post(ORDERS, headers=who.headers, json=order_body(*lines, **extra))
-    assert r.status_code == 201, r.text
-    order: dict[str, Any] = r.json()
-    assert order["status"] == "pending"
-    return order
-
-
-async def wait_order(gateway: httpx.AsyncClient, headers: dict[str, str], order_id: str,
-                     statuses: set[str], timeout: float = 20.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        r = await gateway.get(f"{ORDERS}/{order_id}", headers=headers)
-        assert r.status_code == 200, r.text
-        order: dict[str, Any] = r.json()
-        if order["status"] in statuses:
-            return order
-        if time.monotonic() > deadline:
-            raise AssertionError(f"order {order_id} is {order['status']}, wanted {statuses}")
-        await asyncio.sleep(0.1)
-
-
-async def change(gateway: httpx.AsyncClient, headers: dict[str, str], order_id: str,
-                 status: str) -> httpx.Response:
-    return await gateway.patch(f"{ORDERS}/{order_id}/status", headers=headers,
-                               json={"status": status})
-
-
-@pytest.fixture(scope="module")
-async def payments_db(secrets: dict[str, str]) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(secrets["payments-db-dsn"])
-    yield conn
-    await conn.close()
-
-
-@pytest.fixture(scope="module")
-async def orders_db(secrets: dict[str, str]) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(secrets["orders-db-dsn"])
-    yield conn
-    await conn.close()
-
-
-async def charges(db: asyncpg.Connection, order_id: str) -> Counter[str]:
+async def charges(db: asyncpg.Pool, order_id: str) -> Counter[str]:
     rows = await db.fetch("SELECT status FROM charges WHERE order_id = $1", uuid.UUID(order_id))
     return Counter(r["status"] for r in rows)
 
 
-async def refunds(db: asyncpg.Connection, order_id: str) -> list[asyncpg.Record]:
+async def refunds(db: asyncpg.Pool, order_id: str) -> list[asyncpg.Record]:
     return list(await db.fetch(
         "SELECT r.amount, r.status FROM refunds r JOIN charges c ON c.id = r.charge_id"
         " WHERE c.order_id = $1", uuid.UUID(order_id)))
 
 
-async def published(db: asyncpg.Connection, order_id: str,
+async def published(db: asyncpg.Pool, order_id: str,
                     timeout: float = 10.0) -> list[str]:
     """The order's events, once every one of them has been published."""
     deadline = time.monotonic() + timeout
@@ -153,7 +67,7 @@ async def published(db: asyncpg.Connection, order_id: str,
 # -- the happy path ---------------------------------------------------------------------------
 async def test_happy_path_status_by_status_with_server_computed_totals(
         gateway: httpx.AsyncClient, customer: Customer, admin_headers: dict[str, str],
-        payments_db: asyncpg.Connection, orders_db: asyncpg.Connection) -> None:
+        payments_db: asyncpg.Pool, orders_db: asyncpg.Pool) -> None:
     mug = await create_product(gateway, admin_headers, price="12.50", stock=10, name="Mug")
     pen = await create_product(gateway, admin_headers, price="3.25", stock=10, name="Pen")
 
@@ -202,7 +116,7 @@ async def test_happy_path_status_by_status_with_server_computed_totals(
 # -- concurrency -----------------------------------------------------------------------------
 async def test_no_oversell_under_100_concurrent_orders(
         gateway: httpx.AsyncClient, admin_headers: dict[str, str], secrets: dict[str, str],
-        payments_db: asyncpg.Connection) -> None:
+        payments_db: asyncpg.Pool) -> None:
     product = await create_product(gateway, admin_headers, price="5.00", stock=10, name="Rare")
     buyers = [mint_customer(secrets) for _ in range(100)]
     responses = await asyncio.gather(*(
@@ -226,7 +140,7 @@ async def test_no_oversell_under_100_concurrent_orders(
 
 async def test_one_idempotency_key_makes_one_order_and_one_charge(
         gateway: httpx.AsyncClient, customer: Customer, admin_headers: dict[str, str],
-        payments_db: asyncpg.Connection) -> None:
+        payments_db: asyncpg.Pool) -> None:
     product = await create_product(gateway, admin_headers, price="7.00", stock=50)
     key = f"checkout-{uuid.uuid4()}"
     headers = {**customer.headers, "Idempotency-Key": key}
@@ -258,7 +172,7 @@ async def test_one_idempotency_key_makes_one_order_and_one_charge(
 # -- compensations ---------------------------------------------------------------------------
 async def test_declined_payment_releases_stock_and_cancels(
         gateway: httpx.AsyncClient, customer: Customer, admin_headers: dict[str, str],
-        payments_db: asyncpg.Connection, orders_db: asyncpg.Connection) -> None:
+        payments_db: asyncpg.Pool, orders_db: asyncpg.Pool) -> None:
     product = await create_product(gateway, admin_headers, price="9.99", stock=5)
     order = await place(gateway, customer, (product, 2), payment_method="tok_decline")
     order = await wait_order(gateway, customer.headers, order["id"], FINAL)
@@ -273,7 +187,7 @@ async def test_declined_payment_releases_stock_and_cancels(
 
 async def test_out_of_stock_cancels_without_charging(
         gateway: httpx.AsyncClient, customer: Customer, admin_headers: dict[str, str],
-        payments_db: asyncpg.Connection) -> None:
+        payments_db: asyncpg.Pool) -> None:
     scarce = await create_product(gateway, admin_headers, price="1.00", stock=1)
     plenty = await create_product(gateway, admin_headers, price="1.00", stock=100)
     order = await place(gateway, customer, (plenty, 5), (scarce, 2))
@@ -286,7 +200,7 @@ async def test_out_of_stock_cancels_without_charging(
 
 async def test_cancel_right_after_placing_never_keeps_money_or_stock(
         gateway: httpx.AsyncClient, customer: Customer, admin_headers: dict[str, str],
-        payments_db: asyncpg.Connection) -> None:
+        payments_db: asyncpg.Pool) -> None:
     product = await create_product(gateway, admin_headers, price="4.00", stock=3)
     order = await place(gateway, customer, (product, 3))
     r = await change(gateway, customer.headers, order["id"], "cancelled")
@@ -301,7 +215,7 @@ async def test_cancel_right_after_placing_never_keeps_money_or_stock(
 
 async def test_cancel_after_payment_refunds_and_releases(
         gateway: httpx.AsyncClient, customer: Customer, admin_headers: dict[str, str],
-        payments_db: asyncpg.Connection, orders_db: asyncpg.Connection) -> None:
+        payments_db: asyncpg.Pool, orders_db: asyncpg.Pool) -> None:
     product = await create_product(gateway, admin_headers, price="15.00", stock=4)
     order = await place(gateway, customer, (product, 3))
     await wait_order(gateway, customer.headers, order["id"], {"processing"})
@@ -426,15 +340,10 @@ SCHEDULER_METRICS = "http://127.0.0.1:16091/metrics"
 
 async def _scheduler_jobs_held() -> float:
     """Jobs the scheduler holds: created minus triggered minus deleted (its own counters)."""
-    async with httpx.AsyncClient() as c:
-        text = (await c.get(SCHEDULER_METRICS)).text
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(("dapr_scheduler_jobs_created_total", "dapr_scheduler_jobs_triggered",
-                            "dapr_scheduler_jobs_deleted_total")):
-            value = float(line.rsplit(" ", 1)[1])
-            total += value if line.startswith("dapr_scheduler_jobs_created") else -value
-    return total
+    created, triggered, deleted = [
+        await metric(SCHEDULER_METRICS, f"dapr_scheduler_jobs_{what}_total")
+        for what in ("created", "triggered", "deleted")]
+    return created - triggered - deleted
 
 
 async def _settled_jobs_held() -> float:

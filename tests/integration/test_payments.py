@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from services.payments.service import digest
-from tests.conftest import invoker, is_problem, sidecar_url, stack
+from tests.conftest import database, invoker, is_problem, sidecar_url, stack
 
 
 @pytest.fixture(scope="module")
@@ -25,11 +25,7 @@ async def orders(dapr_headers: dict[str, str]) -> AsyncIterator[httpx.AsyncClien
         yield client
 
 
-@pytest.fixture(scope="module")
-async def db(secrets: dict[str, str]) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(secrets["payments-db-dsn"], min_size=1, max_size=2)
-    yield pool
-    await pool.close()
+db = database("payments")
 
 
 def charge_body(**over: Any) -> dict[str, Any]:

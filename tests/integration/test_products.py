@@ -27,7 +27,16 @@ from services.common.dapr import Sidecar
 from services.products import outbox as products_outbox
 from services.products import repository as products_repository
 from services.products import service as products_service
-from tests.conftest import Customer, eventually, is_problem, sidecar_url, stack, wait_for_line
+from tests.conftest import (
+    Customer,
+    database,
+    eventually,
+    is_problem,
+    metric,
+    sidecar_url,
+    stack,
+    wait_for_line,
+)
 
 Factory = Callable[..., Awaitable[dict[str, Any]]]
 PRODUCTS_METRICS = "http://127.0.0.1:3002/metrics"
@@ -387,11 +396,8 @@ async def test_pagination_totals_across_pages(gateway: httpx.AsyncClient,
 
 # -- the cache --------------------------------------------------------------------------------
 async def _cache_hits(kind: str) -> float:
-    async with httpx.AsyncClient() as c:
-        text = (await c.get(PRODUCTS_METRICS)).text
-    m = re.search(rf'^ecommerce_products_cache_requests_total{{kind="{kind}",result="hit"}} '
-                  r"(\S+)$", text, re.MULTILINE)
-    return float(m.group(1)) if m else 0.0
+    return await metric(PRODUCTS_METRICS, "ecommerce_products_cache_requests_total",
+                        kind=kind, result="hit")
 
 
 async def test_reads_are_cached_and_writes_invalidate_at_once(
@@ -462,11 +468,8 @@ async def test_stock_follows_inventory(gateway: httpx.AsyncClient,
 
 
 async def _invalidations(reason: str) -> float:
-    async with httpx.AsyncClient() as c:
-        text = (await c.get(PRODUCTS_METRICS)).text
-    m = re.search(rf'^ecommerce_products_cache_invalidations_total{{reason="{reason}"}} (\S+)$',
-                  text, re.MULTILINE)
-    return float(m.group(1)) if m else 0.0
+    return await metric(PRODUCTS_METRICS, "ecommerce_products_cache_invalidations_total",
+                        reason=reason)
 
 
 async def test_a_run_of_stock_changes_costs_the_cache_one_new_version_a_second(
@@ -592,11 +595,7 @@ def _product_event_data(secrets: dict[str, str], product_id: str) -> list[dict[s
     return list(reversed(found))
 
 
-@pytest.fixture
-async def products_db(secrets: dict[str, str]) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(secrets["products-db-dsn"], min_size=1, max_size=2)
-    yield pool
-    await pool.close()
+products_db = database("products", scope="function")
 
 
 async def test_writes_publish_product_events(gateway: httpx.AsyncClient,

@@ -10,7 +10,7 @@ import time
 import httpx
 
 from tests.conftest import Customer, stack
-from tests.integration.test_orders import ORDERS, create_product, order_body, wait_order
+from tests.shop import ORDERS, create_product, order_body, wait_order
 
 
 def _apps_logging(trace_id: str) -> set[str]:

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.conftest import Customer, stack
-from tests.integration.test_orders import create_product, mint_customer, order_body, stock_of
+from tests.shop import create_product, mint_customer, order_body, stock_of
 
 ORDERS = "/api/orders"
 SETTLED = {"processing", "cancelled"}
