@@ -5,6 +5,8 @@ Dapr resources, against their expected kinds and fields; `helm lint` with both v
 from __future__ import annotations
 
 import copy
+import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -277,3 +279,50 @@ def test_helm_passes_a_services_env(helm: Path, tmp_path: Path) -> None:
     assert envs["gateway"]["FORWARDED_ALLOW_IPS"] == "10.42.0.0/16"
     assert all("FORWARDED_ALLOW_IPS" not in env for name, env in envs.items() if name != "gateway")
 
+
+
+def test_create_secrets_makes_every_secret_the_manifests_read(tmp_path: Path) -> None:
+    """Run k8s/create-secrets.sh on a generated .env with a kubectl that writes down the
+    Secrets it is asked to create (there is no cluster here): every Secret a workload, a
+    component or an app's Configuration reads exists, with the key it is read by."""
+    env_file = tmp_path / ".env"
+    env_file.write_text(subprocess.run(["sh", str(ROOT / "docker" / "gen-env.sh")], check=True,
+                                       capture_output=True, text=True, timeout=30).stdout)
+    bin_dir, log = tmp_path / "bin", tmp_path / "kubectl.log"
+    bin_dir.mkdir()
+    kubectl = bin_dir / "kubectl"
+    # `kubectl -n NS create secret generic NAME --from-literal=K=V ... --dry-run=client -o yaml`
+    # is written down as one line "NAME K1 K2 ..."; `kubectl -n NS apply -f -` reads stdin.
+    kubectl.write_text('#!/usr/bin/env bash\n'
+                       'if [ "$3" = create ]; then\n'
+                       '  name=$6; shift 6; keys=()\n'
+                       '  for a in "$@"; do case $a in --from-literal=*) k=${a#--from-literal=};'
+                       ' keys+=("${k%%=*}");; esac; done\n'
+                       f'  echo "$name ${{keys[*]}}" >> {log}\n'
+                       'else cat > /dev/null; fi\n')
+    kubectl.chmod(0o755)
+    subprocess.run(["bash", str(ROOT / "k8s" / "create-secrets.sh"), str(env_file), "shop"],
+                   check=True, timeout=60, capture_output=True,
+                   env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    created = {line.split()[0]: set(line.split()[1:]) for line in log.read_text().splitlines()}
+
+    read: dict[str, set[str]] = {}  # secret name -> keys read from it
+    manifests = "\n".join(p.read_text() for p in k8s_files())
+    for name, key in re.findall(r"secretKeyRef: \{name: ([a-z0-9-]+), key: ([a-z0-9-]+)\}",
+                                manifests):
+        read.setdefault(name, set()).add(key)
+    for name in re.findall(r"secretRef: \{name: ([a-z0-9-]+)\}", manifests):
+        read.setdefault(name, set())
+    # Dapr's Kubernetes secret store answers `<name>` from the Secret `<name>`, key `<name>`.
+    dapr_names: set[str] = set()
+    for cfg in (ROOT / "k8s" / "dapr" / "config").glob("*.yaml"):
+        dapr_names |= set(yaml.safe_load(cfg.read_text())["spec"]["secrets"]["scopes"][0]
+                          ["allowedSecrets"])
+    for comp in (ROOT / "k8s" / "dapr" / "components").glob("*.yaml"):
+        dapr_names |= set(re.findall(r"secretKeyRef: \{name: ([a-z0-9-]+)", comp.read_text()))
+    for name in dapr_names:
+        read.setdefault(name, set()).add(name)
+    assert read, "no secret references found: the patterns above no longer match"
+    missing = {name: keys - created.get(name, set()) for name, keys in read.items()
+               if name not in created or not keys <= created[name]}
+    assert not missing, missing
