@@ -75,8 +75,11 @@ LATENCY = Histogram("ecommerce_gateway_upstream_duration_seconds",
                                           2.5, 5, 10))
 
 
-# What daprd refuses in a method name once percent-decoded (its NormalizeMethod).
-_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f#?]")
+# What daprd refuses in a method name once percent-decoded (its NormalizeMethod), and "%":
+# daprd decodes the path once and passes the result to the app as it is, so a decoded "%"
+# (sent as %25) either breaks that request (daprd answers 500 after retrying) or, as in
+# %2541, is decoded a second time by the app.
+_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f#?%]")
 
 
 def check_path(path: str) -> None:
@@ -88,7 +91,7 @@ def check_path(path: str) -> None:
     decoded = unquote(path)
     if _FORBIDDEN.search(decoded):
         raise BadPath("The path contains a character that is not allowed (encoded control "
-                      "character, '#' or '?')")
+                      "character, '#', '?' or '%')")
     segments = decoded.split("/")
     if "." in segments or ".." in segments:
         raise BadPath("The path must not contain '.' or '..' segments")

@@ -113,6 +113,9 @@ def test_secrets_are_masked_in_values_keys_and_exceptions(
 @pytest.mark.parametrize("path", [
     "/api/products/%2e%2e/%2e%2e/internal/products/batch", "/api/products/./x",
     "/api/products/x%09", "/api/products/x%23y", "/api/products/x%3Fy", "/api/orders/%00",
+    # found by scripts/fuzz.sh: a decoded "%" reached products through daprd as a broken
+    # path (503), or is decoded a second time there (%2541 would become "A")
+    "/api/products/abc%25", "/api/products/%22%C2%B6%C3%81%25%C2%BD", "/api/products/%2541",
 ])
 def test_paths_daprd_would_refuse_or_resolve(path: str) -> None:
     with pytest.raises(DomainError) as err:
