@@ -272,4 +272,7 @@ def _document_errors_and_security(app: Litestar) -> None:
                 responses.setdefault("401", _problem_response("Missing or invalid token"))
             if provide_admin in providers:
                 responses.setdefault("403", _problem_response("The admin role is required"))
+            # A handler that can answer 409 says when: `@post(..., conflict="<when>")`.
+            if conflict := handler.opt.get("conflict"):
+                responses.setdefault("409", _problem_response(conflict))
             op.responses = responses

@@ -62,7 +62,8 @@ class OrderController(Controller):
         """One order, to its owner or an admin; 404 for anyone else."""
         return await service.read_order(db, order_id, identity)
 
-    @patch("/{order_id:uuid}/status")
+    @patch("/{order_id:uuid}/status",
+           conflict="The order cannot move to that status from the one it is in")
     async def change_status(self, order_id: uuid.UUID, data: StatusChange, identity: Identity,
                             db: asyncpg.Pool, state: State) -> Response[OrderRead]:
         """Ask for a status change: admins ship and deliver; the owner (or an admin) cancels

@@ -33,6 +33,8 @@ from services.products.service import Catalog, build_query
 
 JSON = "application/json"
 ADMIN = {"admin": Provide(provide_admin)}
+# The 409 of a change to a soft-deleted product.
+DELETED = "The product is deleted and can no longer be changed"
 
 
 def provide_catalog(state: State) -> Catalog:
@@ -94,14 +96,14 @@ async def create_product(catalog: Catalog, admin: Identity,
                     headers={"Location": f"/api/products/{product.id}"})
 
 
-@put("/api/products/{product_id:str}", dependencies=ADMIN)
+@put("/api/products/{product_id:str}", dependencies=ADMIN, conflict=DELETED)
 async def replace_product(catalog: Catalog, admin: Identity, product_id: str,
                           data: ProductReplace) -> ProductRead:
     """Admin: replace every editable field."""
     return await catalog.replace(_uuid(product_id), data)
 
 
-@patch("/api/products/{product_id:str}", dependencies=ADMIN)
+@patch("/api/products/{product_id:str}", dependencies=ADMIN, conflict=DELETED)
 async def patch_product(catalog: Catalog, admin: Identity, product_id: str,
                         data: ProductPatch) -> ProductRead:
     """Admin: change some fields."""

@@ -59,7 +59,7 @@ class UsersController(Controller):
         "admin": Provide(provide_admin),
     }
 
-    @post("/register", status_code=201)
+    @post("/register", status_code=201, conflict="An account with this e-mail already exists")
     async def register(self, data: RegisterIn, service: UsersService, client_ip: str) -> AuthOut:
         """Create a customer account; answers the user with an access and a refresh token."""
         return await service.register(data, client_ip)
@@ -99,7 +99,7 @@ class UsersController(Controller):
         """Every account, oldest first (admin)."""
         return await service.list_users(page, page_size)
 
-    @patch("/{user_id:uuid}/role")
+    @patch("/{user_id:uuid}/role", conflict="Admins cannot change their own role")
     async def set_role(self, user_id: uuid.UUID, data: RoleUpdate, admin: Identity,
                        service: UsersService) -> UserOut:
         """Promote or demote an account (admin)."""
