@@ -86,8 +86,7 @@ class Outbox:
         Drainer that is a wake-up call (safe from any thread or event loop); otherwise the
         key's events (or all) are published here. A failure is logged, never raised: the
         change is committed and the Drainer publishes the rest."""
-        if self.relay is not None:
-            self.relay.kick()
+        if self.relay is not None and self.relay.kick():
             return
         try:
             await self.flush(pool, sidecar, key=key)
@@ -116,21 +115,24 @@ class Drainer:
         self._task = self._loop.create_task(self._run(), name=f"{self._outbox.table}-drainer")
         self._outbox.relay = self
 
-    def kick(self) -> None:
-        """Drain now, fresh rows included. Safe to call from any thread or event loop (the
-        order workflow's activities run on a loop of their own)."""
+    def kick(self) -> bool:
+        """Drain now, fresh rows included; False if this drainer no longer runs. Safe to call
+        from any thread or event loop (the order workflow's activities run on their own)."""
         loop = self._loop
-        if loop is None or loop.is_closed():
-            return
+        if loop is None or loop.is_closed() or self._task is None or self._task.done():
+            return False
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is loop:
             self._wake.set()
-        else:
-            with contextlib.suppress(RuntimeError):  # the app is shutting down
-                loop.call_soon_threadsafe(self._wake.set)
+            return True
+        try:
+            loop.call_soon_threadsafe(self._wake.set)
+        except RuntimeError:  # the loop closed meanwhile: the app is shutting down
+            return False
+        return True
 
     async def stop(self) -> None:
         if self._outbox.relay is self:
