@@ -1,9 +1,10 @@
 """The outbox of order events (see services/common/outbox.py).
 
 A status change and the event announcing it are written in one transaction
-(services.orders.service.transition). The activity that made the change publishes that
-order's events right after the commit; the drainer is the safety net for rows left behind
-by a crash between the commit and the publish. Consumers are idempotent by (order_id, type).
+(services.orders.service.transition). Right after the commit, the request or the activity
+that made the change wakes the app's relay, which publishes the order's events (with the
+trace of the change) and anything a crash left behind. Consumers are idempotent by
+(order_id, type).
 """
 
 from __future__ import annotations
