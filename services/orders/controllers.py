@@ -14,6 +14,7 @@ from litestar.params import Parameter
 from services.common.auth import Identity, provide_identity
 from services.common.dapr import Sidecar
 from services.orders import service
+from services.orders.outbox import OUTBOX
 from services.orders.schemas import OrderCreate, OrderPage, OrderRead, Status, StatusChange
 
 IdempotencyKey = Annotated[
@@ -43,7 +44,7 @@ class OrderController(Controller):
         created = await service.create_order(db, sidecar, state.workflow_client, identity,
                                               data, idempotency_key)
         if not created.replayed:
-            state.outbox_drainer.kick()
+            await OUTBOX.publish_committed(db, sidecar)  # order.created, via the app's relay
         headers = {"location": f"/api/orders/{created.order.id}"}
         return Response(created.order, status_code=200 if created.replayed else 201,
                         headers=headers)
