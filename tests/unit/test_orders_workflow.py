@@ -13,7 +13,6 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from unittest import mock
 
 import pytest
 from dapr.ext.workflow import DaprWorkflowContext
@@ -38,7 +37,7 @@ class Sim:
     def __init__(self, outcomes: dict[str, Outcome | list[Outcome]],
                  events: list[tuple[str, dict[str, Any]]] | None = None,
                  raise_with: dict[str, list[tuple[str, dict[str, Any]]]] | None = None,
-                 fire_long_timers: bool = False, old_code_turns: int = 0) -> None:
+                 fire_long_timers: bool = False, recorded_before_patch: int = 0) -> None:
         registry = worker._Registry()
         registry.add_named_orchestrator(
             "order", lambda ctx, inp: workflow.order_workflow(DaprWorkflowContext(ctx), inp))
@@ -47,9 +46,10 @@ class Sim:
         self.idle_events = list(events or [])
         self.raise_with = raise_with or {}
         self.fire_long_timers = fire_long_timers
-        # The first turns run the code of before any patch (is_patched always False), as
-        # for an order in flight across an upgrade.
-        self.old_code_turns = old_code_turns
+        # The history of the first turns is what the code of before the patch stored, as for
+        # an order in flight across an upgrade: the same actions, no patch name recorded and
+        # no `confirm_order` in the charge's input. The SDK's own replay does the rest.
+        self.recorded_before_patch = recorded_before_patch
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.changes: list[tuple[str, str | None]] = []
         self.now = T0
@@ -75,12 +75,9 @@ class Sim:
                helpers.new_execution_started_event("order", ORDER_ID,
                                                    json.dumps({"order_id": ORDER_ID}))]
         for turn in range(max_steps):
-            if turn < self.old_code_turns:
-                with mock.patch.object(DaprWorkflowContext, "is_patched", return_value=False):
-                    result = self.executor.execute(ORDER_ID, history, new)
-            else:
-                result = self.executor.execute(ORDER_ID, history, new)
-            if result.patches:  # the runtime records them on the turn's WorkflowStarted
+            result = self.executor.execute(ORDER_ID, history, new)
+            before_patch = turn < self.recorded_before_patch
+            if result.patches and not before_patch:  # recorded on the turn's WorkflowStarted
                 new[0].workflowStarted.version.patches.extend(result.patches)
             history += new
             self.now += timedelta(milliseconds=10)
@@ -94,9 +91,11 @@ class Sim:
                     return json.loads(out.result.value) if out.result.value else {}
                 if kind == "scheduleTask":
                     task = action.scheduleTask
-                    history.append(helpers.new_task_scheduled_event(action.id, task.name,
-                                                                    task.input.value))
                     payload = json.loads(task.input.value)
+                    if before_patch:
+                        payload.pop("confirm_order", None)
+                    history.append(helpers.new_task_scheduled_event(action.id, task.name,
+                                                                    json.dumps(payload)))
                     # An event raised while the activity runs reaches the history before
                     # the activity's result does.
                     for name, data in self.raise_with.pop(task.name, []):
@@ -173,15 +172,15 @@ def test_waits_for_shipment_after_confirming() -> None:
 
 
 def test_an_order_charged_before_the_upgrade_replays_the_old_steps() -> None:
-    # Turns 1-2 ran the old code: reserve, then the charge was scheduled without the patch.
-    sim = Sim(HAPPY, old_code_turns=2)
+    # Turns 1-2 were stored before the upgrade: reserve, then the charge scheduled unpatched.
+    sim = Sim(HAPPY, recorded_before_patch=2)
     assert sim.run() == {"waiting": True}
     assert sim.names == ["reserve_stock", "charge_payment", "set_status"]
     assert sim.statuses() == [("processing", None)]
 
 
 def test_an_order_reserved_before_the_upgrade_takes_the_new_steps() -> None:
-    sim = Sim(HAPPY, old_code_turns=1)
+    sim = Sim(HAPPY, recorded_before_patch=1)
     assert sim.run() == {"waiting": True}
     assert sim.names == ["reserve_stock", "charge_payment"]
     assert sim.calls[1][1]["confirm_order"] is True
