@@ -53,6 +53,8 @@ REPLAY_RECHECK_AFTER_S = 5.0
 WORKFLOW_CALL_TIMEOUT_S = 10.0
 # A pending order's workflow that has not moved for this long is stalled, not working: a
 # crash of orders and its sidecar together can leave an instance whose actor never runs.
+# Counted from the end of a durable pause between retry rounds, which the workflow announces
+# in its custom status (retry_status).
 STALLED_AFTER_S = 45.0
 # How long a requested start may take to show before another caller may request it again.
 START_QUIET_S = 30.0
@@ -369,14 +371,50 @@ async def ensure_workflow(pool: asyncpg.Pool, workflows: WorkflowClient,
         log.error("pending_order_with_finished_workflow", order_id=str(order_id),
                   workflow_status=status)
         return status
-    updated = getattr(state, "last_updated_at", None)
-    if isinstance(updated, datetime) and updated.year >= 2000:  # unset reads as the epoch
-        idle = (datetime.now(UTC) - (updated if updated.tzinfo else
-                                      updated.replace(tzinfo=UTC))).total_seconds()
+    idle = _idle_s(state)
+    if idle > STALLED_AFTER_S:
+        # Waiting out a pause between retry rounds (up to minutes during an outage) is not a
+        # stall: count from the pause's end, which only the custom status tells.
+        with_status = await asyncio.wait_for(
+            workflows.get_workflow_state(str(order_id), fetch_payloads=True),
+            WORKFLOW_CALL_TIMEOUT_S)
+        idle = min(idle, _past_retry_s(with_status))
         if idle > STALLED_AFTER_S and await repository.claim_workflow_start(
                 pool, order_id, quiet_s=STALLED_AFTER_S):
             return await restart_stalled(workflows, order_id, status, idle)
     return "running"
+
+
+def _as_utc(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _idle_s(state: Any) -> float:
+    """Seconds since the workflow last changed (0 when the runtime does not say)."""
+    updated = getattr(state, "last_updated_at", None)
+    if not isinstance(updated, datetime) or updated.year < 2000:  # unset reads as the epoch
+        return 0.0
+    return (datetime.now(UTC) - _as_utc(updated)).total_seconds()
+
+
+_RETRYING, _UNTIL = "retrying ", " until "
+
+
+def retry_status(step: str, until: datetime) -> str:
+    """The workflow's custom status while it pauses between retry rounds of `step`."""
+    return f"{_RETRYING}{step}{_UNTIL}{until.isoformat()}"
+
+
+def _past_retry_s(state: Any) -> float:
+    """Seconds since the end of the retry pause the custom status announces (inf if none)."""
+    try:
+        status = msgspec.json.decode(getattr(state, "serialized_custom_status", None) or "null")
+        if not (isinstance(status, str) and status.startswith(_RETRYING)):
+            return float("inf")
+        until = datetime.fromisoformat(status.rpartition(_UNTIL)[2])
+    except (msgspec.DecodeError, ValueError):
+        return float("inf")
+    return (datetime.now(UTC) - _as_utc(until)).total_seconds()
 
 
 async def restart_stalled(workflows: WorkflowClient, order_id: uuid.UUID, status: str,

@@ -91,7 +91,11 @@ def _must(ctx: wf.DaprWorkflowContext, activity: str, payload: dict[str, Any]) -
             if not ctx.is_replaying:
                 log.warning("workflow_step_failing", order_id=ctx.instance_id, step=activity,
                             round=attempt + 1, error=str(exc))
-            yield ctx.create_timer(min(timedelta(seconds=15) * (attempt + 1), MUST_PAUSE_MAX))
+            pause = min(timedelta(seconds=15) * (attempt + 1), MUST_PAUSE_MAX)
+            # Idle on purpose until then: the reconciler must not take it for stalled.
+            ctx.set_custom_status(service.retry_status(activity,
+                                                       ctx.current_utc_datetime + pause))
+            yield ctx.create_timer(pause)
     raise RuntimeError(f"{activity} kept failing for order {ctx.instance_id}")
 
 

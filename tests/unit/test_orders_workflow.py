@@ -12,6 +12,7 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from dapr.ext.workflow import DaprWorkflowContext
 from dapr.ext.workflow._durabletask import worker
 from dapr.ext.workflow._durabletask.internal import helpers, timer
 
-from services.orders import workflow
+from services.orders import service, workflow
 
 ORDER_ID = "6d3f3a3c-7f0b-4a43-9bd4-1df0b2d3b001"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -52,6 +53,7 @@ class Sim:
         self.recorded_before_patch = recorded_before_patch
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.changes: list[tuple[str, str | None]] = []
+        self.custom_statuses: list[str | None] = []  # as the runtime stores it, per turn
         self.now = T0
 
     def _run_activity(self, name: str, payload: dict[str, Any]) -> Any:
@@ -76,6 +78,7 @@ class Sim:
                                                    json.dumps({"order_id": ORDER_ID}))]
         for turn in range(max_steps):
             result = self.executor.execute(ORDER_ID, history, new)
+            self.custom_statuses.append(result.encoded_custom_status)
             before_patch = turn < self.recorded_before_patch
             if result.patches and not before_patch:  # recorded on the turn's WorkflowStarted
                 new[0].workflowStarted.version.patches.extend(result.patches)
@@ -260,6 +263,23 @@ def test_a_charge_is_retried_past_its_policy_until_the_outcome_is_known() -> Non
     sim = Sim({**HAPPY, "charge_payment": script})
     assert sim.run() == {"waiting": True}
     assert sim.names.count("charge_payment") == attempts + 3
+
+
+def test_a_pause_between_retry_rounds_is_announced_so_it_is_not_taken_for_a_stall() -> None:
+    attempts = workflow.STEP_RETRY.max_number_of_attempts
+    sim = Sim({**HAPPY, "charge_payment": [fail] * attempts + [HAPPY["charge_payment"]]})
+    assert sim.run() == {"waiting": True}
+    pausing = sorted({s for s in sim.custom_statuses if s and "retrying" in s})
+    assert len(pausing) == 1 and "charge_payment" in pausing[0]
+    # The reconciler reads it back: the pause of 15 s from T0 ended long ago ...
+    assert service._past_retry_s(SimpleNamespace(serialized_custom_status=pausing[0])) > 3600
+    # ... while a pause that ends in the future keeps the workflow from counting as idle.
+    ahead = json.dumps(service.retry_status("charge_payment",
+                                            datetime.now(UTC) + timedelta(minutes=4)))
+    assert service._past_retry_s(SimpleNamespace(serialized_custom_status=ahead)) < -200
+    for other in (json.dumps("charging"), None, "not json", json.dumps("retrying x until ?")):
+        assert service._past_retry_s(SimpleNamespace(serialized_custom_status=other)) == \
+            float("inf")
 
 
 def test_reservation_that_keeps_failing_releases_and_cancels() -> None:
