@@ -176,8 +176,8 @@ async def confirm_reserved(conn: Conn, order_id: uuid.UUID) -> bool:
     """Confirm an order that is reserved and not yet confirmed, in one statement: its lines
     lose their expiry. False when it is anything else (the caller then locks and looks).
 
-    Racing the expiry sweep is safe: the sweep locks the order row first, and this UPDATE
-    re-checks `status = 'reserved'` on the row the sweep committed."""
+    Racing the expiry sweep is safe: each side locks the order row and re-checks it as the
+    other committed it (here `status = 'reserved'`, there `confirmed_at IS NULL`)."""
     confirmed = await conn.fetchval(
         "WITH o AS (UPDATE reservation_orders SET confirmed_at = now(), updated_at = now() "
         "           WHERE order_id = $1 AND status = 'reserved' AND confirmed_at IS NULL "
@@ -198,9 +198,12 @@ async def expired_orders(conn: Conn, limit: int) -> list[uuid.UUID]:
 
 
 async def lock_expired_order(conn: asyncpg.Connection, order_id: uuid.UUID) -> bool:
-    """Lock the order if it is still reserved and past its expiry; skip it if busy."""
+    """Lock the order if it is still reserved, unconfirmed and past its expiry; skip it if
+    busy. `confirmed_at` is checked on the order row itself: a confirm that commits while
+    this statement runs is seen there, when its lines' expiry may still look past."""
     locked = await conn.fetchval(
         "SELECT true FROM reservation_orders o WHERE o.order_id = $1 AND o.status = 'reserved' "
+        "AND o.confirmed_at IS NULL "
         "AND EXISTS (SELECT 1 FROM reservations r WHERE r.order_id = o.order_id "
         "            AND r.status = 'reserved' AND r.expires_at < now()) "
         "FOR UPDATE OF o SKIP LOCKED", order_id)
