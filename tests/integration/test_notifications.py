@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 import httpx
@@ -21,8 +21,6 @@ from tests.conftest import (
     stack,
 )
 from tests.mail import content, messages, now_ns, wait_for_mail
-
-T = TypeVar("T")
 
 
 # -- helpers -------------------------------------------------------------------------------------

@@ -20,9 +20,8 @@ import httpx
 import pytest
 
 from tests.conftest import Customer, stack
-from tests.shop import create_product, mint_customer, order_body, stock_of
+from tests.shop import ORDERS, create_product, mint_customer, order_body, stock_of
 
-ORDERS = "/api/orders"
 SETTLED = {"processing", "cancelled"}
 SIDECAR_LOG = stack.LOGS / "orders-dapr.log"
 # daprd 1.18.2 unregistered the workflow actor types when the app's work-item stream dropped,
