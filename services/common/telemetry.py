@@ -51,8 +51,13 @@ _CARRIED = ("traceparent", "tracestate", "x-request-id")
 def continue_trace(headers: dict[str, str] | None) -> None:
     """Make `headers` (saved from an earlier request) the current trace context, for work
     that runs outside that request, such as a workflow activity; None clears it."""
+    _OUTGOING.set(_carried(headers))
+
+
+def _carried(headers: dict[str, str] | None) -> dict[str, str] | None:
+    """The trace headers worth passing on, from headers stored earlier (None: none)."""
     kept = {k: v for k, v in (headers or {}).items() if k in _CARRIED and isinstance(v, str)}
-    _OUTGOING.set(kept or None)
+    return kept or None
 
 
 def trace_json() -> str | None:
@@ -65,8 +70,7 @@ def trace_json() -> str | None:
 def traced(headers: dict[str, str] | None) -> Iterator[None]:
     """Calls made inside continue the trace of `headers` (stored earlier); then the trace
     context of before is back."""
-    kept = {k: v for k, v in (headers or {}).items() if k in _CARRIED and isinstance(v, str)}
-    token = _OUTGOING.set(kept or None)
+    token = _OUTGOING.set(_carried(headers))
     try:
         yield
     finally:

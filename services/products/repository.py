@@ -203,7 +203,7 @@ async def apply_stock(pool: asyncpg.Pool, *, product_id: uuid.UUID, available: i
         " ELSE stock_changed_at IS NULL"
         "  OR stock_changed_at <= COALESCE($4, date_trunc('second', now())) END "
         "RETURNING id",
-        product_id, max(available, 0), version, changed_at, event_id)
+        product_id, available, version, changed_at, event_id)
     return row is not None
 
 
