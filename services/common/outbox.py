@@ -1,9 +1,10 @@
 """A transactional outbox: events written in the same transaction as the change they
 announce, published after the commit.
 
-Whoever made the change calls `Outbox.publish_committed` right after the commit. In a
-service app that hands the rows to the app's `Drainer` (which `build_app(outbox=...)` runs):
-one relay per process, woken at once, that publishes every committed row in id order and
+The change's transaction writes its events with `Outbox.add` / `add_many` (which also store
+the trace context); whoever made the change calls `Outbox.publish_committed` right after the
+commit. In a service app that hands the rows to the app's `Drainer` (which
+`build_app(outbox=...)` runs): one relay per process, woken at once, that publishes every committed row in id order and
 marks them published in one transaction per batch. Under load the commits of many requests
 share one claim and one mark instead of a transaction each. Without a running drainer (a
 script, a test), `publish_committed` publishes inline. The drainer also publishes, every
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -46,6 +48,30 @@ class Outbox:
                 raise ValueError(f"not an SQL identifier: {name!r}")
         self.table, self.topic, self.key_column, self.batch = table, topic, key_column, batch
         self.relay: Drainer | None = None  # set while a Drainer runs for this outbox
+
+    async def add(self, conn: asyncpg.Connection, event_type: str, payload_json: str, *,
+                  key: Any = None) -> None:
+        """Write one event in the caller's transaction (see add_many)."""
+        await self.add_many(conn, [(key, event_type, payload_json)])
+
+    async def add_many(self, conn: asyncpg.Connection,
+                       events: Sequence[tuple[Any, str, str]]) -> None:
+        """Write (key, event type, payload JSON) events in the caller's transaction, with the
+        current trace context. An event the table already holds (a unique key such as
+        orders' one event per order and type) is left as it is, so a re-run adds nothing."""
+        if not events:
+            return
+        trace = telemetry.trace_json()
+        rows: list[tuple[Any, ...]]
+        if self.key_column:
+            sql = (f"INSERT INTO {self.table} ({self.key_column}, event_type, payload, trace)"  # noqa: S608
+                   " VALUES ($1, $2, $3::jsonb, $4::jsonb) ON CONFLICT DO NOTHING")
+            rows = [(key, event_type, payload, trace) for key, event_type, payload in events]
+        else:
+            sql = (f"INSERT INTO {self.table} (event_type, payload, trace)"  # noqa: S608
+                   " VALUES ($1, $2::jsonb, $3::jsonb) ON CONFLICT DO NOTHING")
+            rows = [(event_type, payload, trace) for _, event_type, payload in events]
+        await conn.executemany(sql, rows)
 
     async def flush(self, pool: asyncpg.Pool, sidecar: Sidecar, *, key: Any = None,
                     min_age_s: float = 0.0) -> int:

@@ -13,8 +13,6 @@ from typing import TypeAlias
 
 import asyncpg
 
-from services.common import telemetry
-
 # Reads go through the pool or a connection; writes need the transaction's connection.
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
@@ -208,13 +206,3 @@ async def lock_expired_order(conn: asyncpg.Connection, order_id: uuid.UUID) -> b
         "            AND r.status = 'reserved' AND r.expires_at < now()) "
         "FOR UPDATE OF o SKIP LOCKED", order_id)
     return bool(locked)
-
-
-async def add_outbox(conn: asyncpg.Connection,
-                     events: Sequence[tuple[uuid.UUID, str, str]]) -> None:
-    """(product_id, event_type, payload JSON) rows for services.common.outbox to publish."""
-    if events:
-        trace = telemetry.trace_json()
-        await conn.executemany("INSERT INTO stock_outbox (product_id, event_type, payload, trace)"
-                               " VALUES ($1, $2, $3::jsonb, $4::jsonb)",
-                               [(*event, trace) for event in events])

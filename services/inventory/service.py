@@ -35,7 +35,7 @@ from services.inventory.schemas import (
 log = structlog.get_logger(__name__)
 
 STOCK_CHANGED = "stock.changed"
-OUTBOX = Outbox("stock_outbox", TOPIC_INVENTORY)
+OUTBOX = Outbox("stock_outbox", TOPIC_INVENTORY, key_column="product_id")
 
 
 class OutOfStock(CodedError):
@@ -262,7 +262,7 @@ class Inventory:
     @staticmethod
     async def _record(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> None:
         """Write stock.changed for each changed row to the outbox, in the caller's transaction."""
-        await repository.add_outbox(conn, [
+        await OUTBOX.add_many(conn, [
             (row["product_id"], STOCK_CHANGED, msgspec.json.encode(StockChanged(
                 product_id=row["product_id"], on_hand=row["on_hand"], reserved=row["reserved"],
                 available=row["on_hand"] - row["reserved"], version=row["version"])).decode())

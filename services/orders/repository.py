@@ -160,12 +160,6 @@ async def add_history(conn: Conn, order_id: uuid.UUID, status: str, reason: str 
         " ON CONFLICT (order_id, status) DO NOTHING", order_id, status, reason, at)
 
 
-async def add_outbox(conn: Conn, order_id: uuid.UUID, event_type: str, payload_json: str) -> None:
-    await conn.execute(
-        "INSERT INTO order_outbox (order_id, event_type, payload, trace)"
-        " VALUES ($1, $2, $3::jsonb, $4::jsonb) ON CONFLICT (order_id, event_type) DO NOTHING",
-        order_id, event_type, payload_json, telemetry.trace_json())
-
 
 async def set_charge(conn: Conn, order_id: uuid.UUID, charge_id: str) -> None:
     await conn.execute("UPDATE orders SET charge_id = $2 WHERE id = $1 AND charge_id IS NULL",

@@ -32,6 +32,7 @@ from services.common.errors import Conflict, Forbidden, InvalidInput, NotFound, 
 from services.common.money import CENT, MAX_AMOUNT, fmt, to_money
 from services.common.names import PRODUCTS
 from services.orders import repository
+from services.orders.outbox import OUTBOX
 from services.orders.schemas import (
     FINAL_STATUSES,
     MAX_QUANTITY,
@@ -512,6 +513,6 @@ async def transition(pool: asyncpg.Pool, order_id: uuid.UUID, to: str, expected:
         await repository.add_history(conn, order_id, to, reason, at)
         items = await repository.get_items(conn, [order_id])
         payload = event_payload(row, items, status=to, reason=reason, at=at)
-        await repository.add_outbox(conn, order_id, EVENT_FOR_STATUS[to],
-                                    msgspec.json.encode(payload).decode())
+        await OUTBOX.add(conn, EVENT_FOR_STATUS[to], msgspec.json.encode(payload).decode(),
+                         key=order_id)
     return Transition(applied=True, status=to)

@@ -14,8 +14,6 @@ from typing import Any
 
 import asyncpg
 
-from services.common import telemetry
-
 COLUMNS = ("id, name, description, price, category, image_url, stock_quantity, deleted_at, "
            "created_at, updated_at")
 # Columns an admin may change (PUT / PATCH); everything else is the server's.
@@ -205,14 +203,6 @@ async def apply_stock(pool: asyncpg.Pool, *, product_id: uuid.UUID, available: i
         "RETURNING id",
         product_id, available, version, changed_at, event_id)
     return row is not None
-
-
-async def add_outbox(conn: asyncpg.Connection, product_id: uuid.UUID, event_type: str,
-                     payload: str) -> None:
-    """An event for services.products.outbox to publish once the caller's transaction commits."""
-    await conn.execute("INSERT INTO product_outbox (product_id, event_type, payload, trace)"
-                       " VALUES ($1, $2, $3::jsonb, $4::jsonb)", product_id, event_type, payload,
-                       telemetry.trace_json())
 
 
 async def prune_processed_events(pool: asyncpg.Pool, days: int = 7) -> int:

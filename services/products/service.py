@@ -149,7 +149,7 @@ async def record_event(conn: asyncpg.Connection, event_type: str, product: Produ
     data = {"product_id": str(product.id), "name": product.name, "price": product.price,
             "category": product.category, "active": product.active,
             "occurred_at": datetime.now(UTC).isoformat()}
-    await repository.add_outbox(conn, product.id, event_type, msgspec.json.encode(data).decode())
+    await OUTBOX.add(conn, event_type, msgspec.json.encode(data).decode(), key=product.id)
 
 
 class Catalog:

@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from services.common import telemetry
 from services.users.schemas import UserOut
 
 
@@ -155,13 +154,3 @@ async def revoke_user_tokens(db: asyncpg.Pool | asyncpg.Connection, user_id: uui
         "UPDATE refresh_tokens SET revoked_at = now()"
         " WHERE user_id = $1 AND revoked_at IS NULL", user_id)
     return int(status.split()[-1])
-
-
-# -- outbox ------------------------------------------------------------------------------
-async def insert_outbox(conn: asyncpg.Connection, event_type: str, payload: str) -> int:
-    outbox_id: int = await conn.fetchval(
-        "INSERT INTO user_outbox (event_type, payload, trace) VALUES ($1, $2::jsonb, $3::jsonb)"
-        " RETURNING id", event_type, payload, telemetry.trace_json())
-    return outbox_id
-
-

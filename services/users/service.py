@@ -77,8 +77,7 @@ class UsersService:
                                errors=[{"field": "email", "message": "already registered"}])
             event = {"user_id": str(user.id), "email": user.email, "name": user.name,
                      "occurred_at": datetime.now(UTC).isoformat()}
-            await repository.insert_outbox(conn, USER_REGISTERED,
-                                           msgspec.json.encode(event).decode())
+            await OUTBOX.add(conn, USER_REGISTERED, msgspec.json.encode(event).decode())
             session, _ = await self._session(user, conn=conn)
         log.info("user_registered", user_id=str(user.id))
         await OUTBOX.publish_committed(self.db, self.sidecar)
