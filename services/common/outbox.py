@@ -4,11 +4,11 @@ announce, published after the commit.
 The change's transaction writes its events with `Outbox.add` / `add_many` (which also store
 the trace context); whoever made the change calls `Outbox.publish_committed` right after the
 commit. In a service app that hands the rows to the app's `Drainer` (which
-`build_app(outbox=...)` runs): one relay per process, woken at once, that publishes every committed row in id order and
-marks them published in one transaction per batch. Under load the commits of many requests
-share one claim and one mark instead of a transaction each. Without a running drainer (a
-script, a test), `publish_committed` publishes inline. The drainer also publishes, every
-2 s, whatever a crash or a pub/sub outage left behind.
+`build_app(outbox=...)` runs): one relay per process, woken at once, that publishes every
+committed row in id order and marks them published in one transaction per batch. Under load
+the commits of many requests share one claim and one mark instead of a transaction each.
+Without a running drainer (a script, a test), `publish_committed` publishes inline. The
+drainer also publishes, every 2 s, whatever a crash or a pub/sub outage left behind.
 
 Rows are claimed with `FOR UPDATE SKIP LOCKED`, so two publishers never send one row at the
 same time. Delivery is at least once (a crash after the publish and before the row is marked

@@ -324,7 +324,9 @@ async def _replay(pool: asyncpg.Pool, workflows: WorkflowClient, row: asyncpg.Re
     age = (datetime.now(UTC) - row["created_at"]).total_seconds()
     if row["status"] == "pending" and age > REPLAY_RECHECK_AFTER_S:
         try:
-            await ensure_workflow(pool, workflows, row["id"])
+            # A missing workflow is started here; a stalled one is the reconciler's to replace
+            # (terminate, purge, start again: not work for a client's retried POST).
+            await ensure_workflow(pool, workflows, row["id"], may_restart=False)
         except Exception as exc:  # the order exists; the reconciler starts its workflow later
             log.warning("replay_workflow_check_failed", order_id=str(row["id"]), error=repr(exc))
     async with pool.acquire() as conn:
@@ -350,8 +352,9 @@ async def schedule_workflow(workflows: WorkflowClient, order_id: uuid.UUID) -> b
 
 async def ensure_workflow(pool: asyncpg.Pool, workflows: WorkflowClient,
                           order_id: uuid.UUID, *, requested_before: datetime | None = None,
-                          ) -> str:
+                          may_restart: bool = True) -> str:
     """Schedule the workflow of a pending order if it has none; never re-run a finished one.
+    With `may_restart` (the reconciler), also replace a stalled one (restart_stalled).
 
     Returns what was found: "scheduled", "running" or the terminal runtime status.
     """
@@ -373,7 +376,7 @@ async def ensure_workflow(pool: asyncpg.Pool, workflows: WorkflowClient,
                   workflow_status=status)
         return status
     idle = _idle_s(state)
-    if idle > STALLED_AFTER_S:
+    if may_restart and idle > STALLED_AFTER_S:
         # Waiting out a pause between retry rounds (up to minutes during an outage) is not a
         # stall: count from the pause's end, which only the custom status tells.
         with_status = await asyncio.wait_for(
