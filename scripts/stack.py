@@ -175,7 +175,12 @@ def _alive(pid: int) -> bool:
         return True
     with contextlib.suppress(OSError):
         state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
-        return state != "Z"
+        if state != "Z":
+            return True
+        # A multi-threaded process (every Go program) whose main thread has exited shows its
+        # leader as a zombie while its other threads still run and hold its sockets; it is
+        # gone only when they are, or a restart finds its ports still bound.
+        return len(os.listdir(f"/proc/{pid}/task")) > 1
     return True
 
 

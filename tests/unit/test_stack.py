@@ -40,3 +40,33 @@ def test_the_run_file_gives_every_app_distinct_ports() -> None:
                                         "inventory", "notifications"}
     for a in apps:
         assert a.config.exists(), a.config
+
+
+def test_a_process_is_alive_while_any_of_its_threads_runs(tmp_path: Path) -> None:
+    """The main thread exits first and shows as a zombie; a thread still holds a listening
+    socket. Taking that for a dead process let a restarted daprd find its port in use."""
+    import socket
+    import subprocess
+    import time
+
+    code = (
+        "import ctypes, socket, sys, threading, time\n"
+        "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n"
+        "print(s.getsockname()[1], flush=True)\n"
+        "threading.Thread(target=lambda: time.sleep(1.5)).start()\n"
+        "ctypes.CDLL(None).pthread_exit(None)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    port = int(proc.stdout.readline())
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{proc.pid}/stat").read_text().split(") ", 1)[1][0] != "Z":
+        assert time.monotonic() < deadline, "the main thread never exited"
+        time.sleep(0.01)
+    assert stack._alive(proc.pid)
+    assert stack.port_open(port)
+    while stack._alive(proc.pid):
+        assert time.monotonic() < deadline, "the process never ended"
+        time.sleep(0.01)
+    assert not stack.port_open(port)
+    proc.wait()
