@@ -5,6 +5,7 @@
 package components
 
 import (
+	localstorage "github.com/dapr/components-contrib/bindings/localstorage"
 	smtp "github.com/dapr/components-contrib/bindings/smtp"
 	nrkubernetes "github.com/dapr/components-contrib/nameresolution/kubernetes"
 	nrmdns "github.com/dapr/components-contrib/nameresolution/mdns"
@@ -27,6 +28,8 @@ func init() {
 	secretstoresLoader.DefaultRegistry.RegisterComponent(sslocalfile.NewLocalSecretStore, "local.file")
 	secretstoresLoader.DefaultRegistry.RegisterComponent(sskubernetes.NewKubernetesSecretStore, "kubernetes")
 	bindingsLoader.DefaultRegistry.RegisterOutputBinding(smtp.NewSMTP, "smtp")
+	// media: product pictures (local files here; a bucket binding is the cluster's choice).
+	bindingsLoader.DefaultRegistry.RegisterOutputBinding(localstorage.NewLocalStorage, "localstorage")
 	// sqlite: one machine (dapr run -f); mdns: docker-compose; kubernetes: clusters.
 	// sqlite answers are reused for a second (nrcache.go): it queries on every call.
 	nrLoader.DefaultRegistry.RegisterComponent(withResolveCache(nrsqlite.NewResolver), "sqlite")
