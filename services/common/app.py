@@ -19,7 +19,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.response import Response
 from litestar.types import Receive, Scope, Send
 
-from services.common import db, telemetry
+from services.common import audit, db, telemetry
 from services.common import logging as app_logging
 from services.common.auth import provide_admin, provide_identity
 from services.common.dapr import Sidecar
@@ -170,7 +170,7 @@ def build_app(
         dependencies={"sidecar": Provide(provide_sidecar, sync_to_thread=False),
                       "db": Provide(provide_db, sync_to_thread=False), **(dependencies or {})},
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[context, prometheus.middleware],
+        middleware=[context, prometheus.middleware, audit.ActorMiddleware],
         openapi_config=OpenAPIConfig(title=title or f"{settings.app_id} service",
                                      version="0.1.0", description=description,
                                      path="/schema", components=openapi_components()),

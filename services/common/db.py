@@ -7,6 +7,8 @@ from pathlib import Path
 import asyncpg
 import structlog
 
+from services.common import audit
+
 log = structlog.get_logger(__name__)
 
 # Any constant works; it only has to be the same for every replica of every service.
@@ -19,13 +21,15 @@ async def _release_as_is(conn: asyncpg.Connection) -> None:
     query (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL), a round trip on every release
     (about 30 per checkout) for session state this code never leaves behind: no SET, no
     LISTEN, no cursors, and the two session advisory locks (migrate, the orders reconciler)
-    are released in their own finally blocks."""
+    are released in their own finally blocks. The one setting left behind, the audit actor,
+    is set afresh by `audit.bind_actor` on the next acquire."""
 
 
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     pool: asyncpg.Pool = await asyncpg.create_pool(
         dsn, min_size=min_size, max_size=max_size, command_timeout=30,
         server_settings={"application_name": "ecommerce"}, reset=_release_as_is,
+        setup=audit.bind_actor,  # who an admin request's writes are recorded as
     )
     return pool
 

@@ -10,7 +10,9 @@ from pathlib import Path
 import structlog
 from litestar import Litestar
 
+from services.common import audit
 from services.common.app import build_app
+from services.common.names import INVENTORY
 from services.common.settings import Settings
 from services.inventory import controllers
 from services.inventory import settings as inventory_settings
@@ -50,7 +52,8 @@ def create_app(settings: Settings) -> Litestar:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    return build_app(settings, route_handlers=controllers.ROUTES, migrations=MIGRATIONS,
+    return build_app(settings, migrations=MIGRATIONS,
+                     route_handlers=[*controllers.ROUTES, audit.audit_route(INVENTORY)],
                      on_startup=[start], on_shutdown=[stop], outbox=OUTBOX,
                      title="inventory service",
                      description="Stock per product and reservations that never oversell.")

@@ -8,7 +8,9 @@ from pathlib import Path
 from dapr.aio.clients import DaprClient
 from litestar import Litestar
 
+from services.common import audit
 from services.common.app import Hook, build_app
+from services.common.names import PRODUCTS
 from services.common.settings import Settings
 from services.products import controllers, repository
 from services.products.cache import ProductCache
@@ -37,7 +39,8 @@ def _hooks(settings: Settings) -> tuple[Hook, Hook]:
 
 def create_app(settings: Settings) -> Litestar:
     start, stop = _hooks(settings)
-    return build_app(settings, route_handlers=controllers.ROUTES, migrations=MIGRATIONS,
+    return build_app(settings, migrations=MIGRATIONS,
+                     route_handlers=[*controllers.ROUTES, audit.audit_route(PRODUCTS)],
                      on_startup=[start], on_shutdown=[stop], outbox=OUTBOX,
                      dependencies=controllers.DEPENDENCIES,
                      title="products service",

@@ -6,8 +6,9 @@ from pathlib import Path
 
 from litestar import Litestar
 
+from services.common import audit
 from services.common.app import build_app
-from services.common.names import SECRETSTORE
+from services.common.names import SECRETSTORE, USERS
 from services.common.settings import Settings
 from services.users import controllers
 from services.users import settings as users_settings
@@ -32,6 +33,7 @@ def create_app(settings: Settings) -> Litestar:
                                    await sidecar.get_secret(SECRETSTORE, "admin-password"))
         app.state.users = service
 
-    return build_app(settings, route_handlers=controllers.ROUTES, migrations=MIGRATIONS,
+    return build_app(settings, migrations=MIGRATIONS,
+                     route_handlers=[*controllers.ROUTES, audit.audit_route(USERS)],
                      on_startup=[start], outbox=OUTBOX, title="users service",
                      description="Accounts, argon2id passwords, ES256 tokens and JWKS")
