@@ -10,6 +10,10 @@ cd "$ROOT"
 # shellcheck source=versions.env
 source scripts/versions.env
 say() { printf '[bootstrap %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+# Two runs at once (two test commands, say) would install and build over each other.
+mkdir -p .local
+exec 8>.local/bootstrap.lock
+flock 8
 
 as_root() {
   if [[ $(id -u) -eq 0 ]]; then "$@";

@@ -180,7 +180,7 @@ def _alive(pid: int) -> bool:
         # A multi-threaded process (every Go program) whose main thread has exited shows its
         # leader as a zombie while its other threads still run and hold its sockets; it is
         # gone only when they are, or a restart finds its ports still bound.
-        return len(os.listdir(f"/proc/{pid}/task")) > 1
+        return len(list(Path(f"/proc/{pid}/task").iterdir())) > 1
     return True
 
 
@@ -407,6 +407,8 @@ class App:
     dapr_grpc: int
     metrics: int
     config: Path
+    resources: list[Path]
+    cwd: Path
     command: list[str]
     env: dict[str, str]
 
@@ -415,12 +417,13 @@ class App:
                "DAPR_HTTP_PORT": str(self.dapr_http), "DAPR_GRPC_PORT": str(self.dapr_grpc),
                "APP_API_TOKEN": sec["app-api-token"], "DAPR_API_TOKEN": sec["dapr-api-token"],
                "PYTHONUNBUFFERED": "1"}
-        argv = [str(ROOT / c) if c.startswith(".venv/") else c for c in self.command]
-        return Proc(self.app_id, argv, env=env)
+        # The CLI runs the command in the app's folder; a relative program is found there.
+        argv = [str(self.cwd / c) if "/" in c and not c.startswith("/") and i == 0 else c
+                for i, c in enumerate(self.command)]
+        return Proc(self.app_id, argv, env=env, cwd=self.cwd)
 
     def sidecar_proc(self, sec: dict[str, str], run: dict[str, Any]) -> Proc:
         common = run.get("common", {})
-        resources = (RUN_FILE.parent / common.get("resourcesPath", "../components")).resolve()
         config = self.config
         if endpoint := os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
             config = with_otel(config, endpoint)
@@ -429,7 +432,8 @@ class App:
                 "--app-channel-address", "127.0.0.1",
                 "--dapr-http-port", str(self.dapr_http), "--dapr-grpc-port", str(self.dapr_grpc),
                 "--metrics-port", str(self.metrics), "--dapr-listen-addresses", "127.0.0.1",
-                "--resources-path", str(resources), "--config", str(config),
+                *(arg for path in self.resources for arg in ("--resources-path", str(path))),
+                "--config", str(config),
                 "--placement-host-address", common.get("placementHostAddress",
                                                        f"127.0.0.1:{PLACEMENT_PORT}"),
                 "--scheduler-host-address", common.get("schedulerHostAddress",
@@ -468,15 +472,51 @@ def with_otel(config: Path, endpoint: str, out_dir: Path = RUN) -> Path:
     return out
 
 
+def run_file_paths(run: dict[str, Any], app: dict[str, Any],
+                   run_file: Path = RUN_FILE) -> tuple[Path, Path, list[Path]]:
+    """An app's directory, Dapr Configuration and resources folders, resolved by the Dapr
+    CLI's own rules (dapr/cli v1.18.0, pkg/runfileconfig/run_file_config_parser.go:
+    validateRunConfig, resolveConfigFilePath, resolveResourcesFilePath):
+    - `appDirPath` and the `common` section's paths are relative to the run file's folder;
+    - an app's own `configFilePath` and `resourcesPath(s)` are relative to its `appDirPath`;
+    - an app without its own falls back to `<appDirPath>/.dapr/config.yaml` or
+      `.dapr/resources` when that exists, then to the `common` section's."""
+    base = run_file.parent
+    common = run.get("common") or {}
+    app_dir = (base / app["appDirPath"]).resolve()
+
+    def own(key: str) -> list[Path]:
+        values = app.get(key) or []
+        return [(app_dir / v).resolve() for v in ([values] if isinstance(values, str) else values)]
+
+    def shared(key: str) -> list[Path]:
+        values = common.get(key) or []
+        return [(base / v).resolve() for v in ([values] if isinstance(values, str) else values)]
+
+    config = (own("configFilePath") or [app_dir / ".dapr" / "config.yaml"])[0]
+    if not app.get("configFilePath") and not config.exists():
+        config = shared("configFilePath")[0]
+    resources = own("resourcesPaths") + own("resourcesPath")
+    if not resources:
+        local = app_dir / ".dapr" / "resources"
+        resources = ([local] if local.is_dir()
+                     else shared("resourcesPaths") + shared("resourcesPath"))
+    for path in (app_dir, config, *resources):
+        if not path.exists():
+            raise StackError(f"{run_file.name}: {app['appID']}: {path} does not exist")
+    return app_dir, config, resources
+
+
 def load_apps() -> tuple[dict[str, Any], list[App]]:
     run = yaml.safe_load(RUN_FILE.read_text())
     common_env = run.get("common", {}).get("env", {}) or {}
     apps = []
     for a in run["apps"]:
+        app_dir, config, resources = run_file_paths(run, a)
         apps.append(App(
             app_id=a["appID"], port=int(a["appPort"]), dapr_http=int(a["daprHTTPPort"]),
             dapr_grpc=int(a["daprGRPCPort"]), metrics=int(a["metricsPort"]),
-            config=(RUN_FILE.parent / a["configFilePath"]).resolve(),
+            config=config, resources=resources, cwd=app_dir,
             command=list(a["command"]), env={**common_env, **(a.get("env") or {})},
         ))
     return run, apps
@@ -557,22 +597,26 @@ def wait_ready(apps: list[App], procs: dict[str, Proc], timeout: float) -> None:
         raise StackError(f"gateway /health answered {code}: {body[:500]!r}")
 
 
-def up(timeout: float = 180.0) -> dict[str, str]:
-    """Start the whole platform and return once the gateway reports every service ready."""
+def up(timeout: float = 180.0, servers_only: bool = False) -> dict[str, str]:
+    """Start the whole platform and return once the gateway reports every service ready
+    (with `servers_only`, just the backing servers, placement and scheduler: the apps are
+    then started by `dapr run -f`, see scripts/dapr-run.sh)."""
     if not (DAPR_BIN / "daprd").exists():
         raise StackError("the Dapr runtime is not built: run scripts/bootstrap.sh")
     with stack_lock():
         _down()
         try:
-            return _up(timeout)
+            return _up(timeout, servers_only)
         except BaseException:  # a failed or interrupted start leaves nothing running
             _down()
             raise
 
 
-def _up(timeout: float) -> dict[str, str]:
+def _up(timeout: float, servers_only: bool = False) -> dict[str, str]:
     sec = ensure_secrets()
     run, apps = load_apps()
+    if servers_only:
+        apps = []
     for port, what in [(PG_PORT, "PostgreSQL"), (REDIS_PORT, "Redis"), (SMTP_PORT, "SMTP sink"),
                        (PLACEMENT_PORT, "placement"), (SCHEDULER_PORT, "scheduler"),
                        *[(a.port, a.app_id) for a in apps]]:
@@ -592,6 +636,8 @@ def _up(timeout: float) -> dict[str, str]:
         wait_port(PLACEMENT_PORT, "placement", 30, procs["placement"])
         wait_port(SCHEDULER_PORT, "scheduler", 60, procs["scheduler"])
         setup_databases(sec)
+    if not apps:
+        return sec
     with step(f"starting {len(apps)} apps with their Dapr sidecars"):
         for a in apps:
             for p in (a.sidecar_proc(sec, run), a.app_proc(sec)):
@@ -644,6 +690,8 @@ def main() -> int:
     p_up = sub.add_parser("up", help="start the platform")
     p_up.add_argument("--detach", action="store_true", help="return once ready")
     p_up.add_argument("--no-seed", action="store_true", help="skip the demo catalog")
+    p_up.add_argument("--servers-only", action="store_true",
+                      help="only PostgreSQL, Redis, the SMTP sink, placement and scheduler")
     sub.add_parser("down", help="stop the platform")
     p_restart = sub.add_parser("restart", help="restart one app and its sidecar")
     p_restart.add_argument("app_id")
@@ -658,7 +706,10 @@ def main() -> int:
         return 0
     t0 = time.monotonic()
     try:
-        sec = up()
+        sec = up(servers_only=args.servers_only)
+        if args.servers_only:
+            log("backing servers ready; start the apps with `dapr run -f dapr/dapr.yaml`")
+            return 0
         if not args.no_seed:
             seed()
     except (StackError, subprocess.CalledProcessError) as exc:

@@ -21,14 +21,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     dapr_http_port: int
     dapr_grpc_port: int
     # Sent by daprd to the app on every call (APP_API_TOKEN); the app refuses calls without it.
-    app_api_token: str | None = None
+    app_api_token: str
     # Sent by the app to daprd (DAPR_API_TOKEN); daprd refuses calls without it.
-    dapr_api_token: str | None = None
+    dapr_api_token: str
     log_level: str = "INFO"
 
     @property
     def dapr_http_url(self) -> str:
         return f"http://127.0.0.1:{self.dapr_http_port}"
+
+
+def _required(env: dict[str, str], name: str) -> str:
+    # Without the tokens the guard that admits only the app's own sidecar would be off.
+    if not env.get(name):
+        raise ConfigError(f"{name} is not set: the app and its daprd need the same value "
+                          "(scripts/stack.py and scripts/dapr-run.sh set it from the secret store)")
+    return env[name]
 
 
 def _int(env: dict[str, str], name: str, default: int | None = None) -> int:
@@ -52,8 +60,8 @@ def load(app_id: str, default_port: int, env: dict[str, str] | None = None) -> S
         host=env.get("APP_HOST", "127.0.0.1"),
         dapr_http_port=_int(env, "DAPR_HTTP_PORT"),
         dapr_grpc_port=_int(env, "DAPR_GRPC_PORT"),
-        app_api_token=env.get("APP_API_TOKEN") or None,
-        dapr_api_token=env.get("DAPR_API_TOKEN") or None,
+        app_api_token=_required(env, "APP_API_TOKEN"),
+        dapr_api_token=_required(env, "DAPR_API_TOKEN"),
         log_level=env.get("LOG_LEVEL", "INFO").upper(),
     )
 

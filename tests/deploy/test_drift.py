@@ -35,7 +35,7 @@ def test_run_file_matches_services() -> None:
     assert {a["appID"]: int(a["appPort"]) for a in run["apps"]} == APPS
     for a in run["apps"]:
         assert a["command"][-1] == f"services.{a['appID']}"
-        assert a["configFilePath"] == f"config/{a['appID']}.yaml"
+        assert a["configFilePath"] == f"dapr/config/{a['appID']}.yaml"
 
 
 def test_compose_matches_services(compose: dict[str, Any]) -> None:

@@ -15,8 +15,20 @@ def test_settings_reject_a_malformed_port() -> None:
         load("users", 3001, env={"APP_PORT": "x", "DAPR_HTTP_PORT": "1", "DAPR_GRPC_PORT": "2"})
 
 
+SIDECAR = {"DAPR_HTTP_PORT": "13001", "DAPR_GRPC_PORT": "23001", "APP_API_TOKEN": "a",
+           "DAPR_API_TOKEN": "d"}
+
+
+@pytest.mark.parametrize("name", ["APP_API_TOKEN", "DAPR_API_TOKEN"])
+def test_settings_refuse_to_start_without_the_api_tokens(name: str) -> None:
+    """Under a runner that does not set them (the Dapr CLI without scripts/dapr-run.sh),
+    the guard that admits only the app's own sidecar would silently be off."""
+    with pytest.raises(ConfigError, match=name):
+        load("users", 3001, env={k: v for k, v in SIDECAR.items() if k != name})
+
+
 def test_settings_are_typed_and_frozen() -> None:
-    s = load("users", 3001, env={"DAPR_HTTP_PORT": "13001", "DAPR_GRPC_PORT": "23001"})
-    assert (s.port, s.dapr_http_port, s.app_api_token) == (3001, 13001, None)
+    s = load("users", 3001, env=SIDECAR)
+    assert (s.port, s.dapr_http_port, s.app_api_token) == (3001, 13001, "a")
     with pytest.raises(AttributeError):
         s.port = 1  # type: ignore[misc]

@@ -14,7 +14,8 @@ from tests.conftest import stack
 def test_a_process_that_dies_at_start_up_fails_with_its_log(tmp_path: Path) -> None:
     app_id = f"broken-{uuid.uuid4().hex[:6]}"
     app = stack.App(app_id=app_id, port=1, dapr_http=2, dapr_grpc=3, metrics=4,
-                    config=tmp_path / "c.yaml", command=[sys.executable, "-c",
+                    config=tmp_path / "c.yaml", resources=[tmp_path], cwd=tmp_path,
+                    command=[sys.executable, "-c",
                     "import sys; print('cannot read secret users-db-dsn'); sys.exit(3)"], env={})
     procs = {app_id: stack.Proc(app_id, app.command),
              f"{app_id}-dapr": stack.Proc(f"{app_id}-dapr", [sys.executable, "-c",
@@ -45,7 +46,6 @@ def test_the_run_file_gives_every_app_distinct_ports() -> None:
 def test_a_process_is_alive_while_any_of_its_threads_runs(tmp_path: Path) -> None:
     """The main thread exits first and shows as a zombie; a thread still holds a listening
     socket. Taking that for a dead process let a restarted daprd find its port in use."""
-    import socket
     import subprocess
     import time
 
@@ -70,3 +70,47 @@ def test_a_process_is_alive_while_any_of_its_threads_runs(tmp_path: Path) -> Non
         time.sleep(0.01)
     assert not stack.port_open(port)
     proc.wait()
+
+
+def _layout(tmp_path: Path) -> Path:
+    """A repository shaped like ours: run file in dapr/, apps at the root."""
+    for d in ("dapr/config", "components", "svc/.dapr/resources", "shared"):
+        (tmp_path / d).mkdir(parents=True)
+    for f in ("dapr/config/a.yaml", "dapr/common.yaml", "svc/.dapr/config.yaml"):
+        (tmp_path / f).write_text("kind: Configuration\n")
+    return tmp_path / "dapr" / "dapr.yaml"
+
+
+def test_run_file_paths_follow_the_dapr_cli() -> None:
+    """The rules of dapr/cli v1.18.0, pkg/runfileconfig/run_file_config_parser.go
+    (validateRunConfig, resolveConfigFilePath, resolveResourcesFilePath): `appDirPath` and
+    `common` paths are relative to the run file's folder; an app's own `configFilePath` and
+    `resourcesPath` are relative to its `appDirPath`; without its own, an app uses
+    `<appDirPath>/.dapr/` when present, then `common`."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d)
+        run_file = _layout(root)
+        run = {"common": {"resourcesPath": "../components", "configFilePath": "common.yaml"}}
+        own = {"appID": "a", "appDirPath": "../", "configFilePath": "dapr/config/a.yaml"}
+        assert stack.run_file_paths(run, own, run_file) == (
+            root, root / "dapr/config/a.yaml", [root / "components"])
+        local = {"appID": "s", "appDirPath": "../svc"}
+        assert stack.run_file_paths(run, local, run_file) == (
+            root / "svc", root / "svc/.dapr/config.yaml", [root / "svc/.dapr/resources"])
+        bare = {"appID": "b", "appDirPath": "../shared"}
+        assert stack.run_file_paths(run, bare, run_file) == (
+            root / "shared", root / "dapr/common.yaml", [root / "components"])
+        # Relative to the run file instead of appDirPath: the CLI refuses it, so do we.
+        wrong = {**own, "configFilePath": "config/a.yaml"}
+        with pytest.raises(stack.StackError, match="does not exist"):
+            stack.run_file_paths(run, wrong, run_file)
+
+
+def test_the_run_file_resolves_under_the_cli_rules() -> None:
+    _, apps = stack.load_apps()
+    for app in apps:
+        assert app.config == stack.ROOT / "dapr" / "config" / f"{app.app_id}.yaml"
+        assert app.resources == [stack.ROOT / "components"]
+        assert app.cwd == stack.ROOT
