@@ -210,7 +210,8 @@ def audit_route(service: str) -> Any:
 # -- the schema every audited service migrates to -----------------------------------------------
 # Each service's `NNNN_audit.sql` starts with this text verbatim (a unit test checks it), then
 # creates its triggers: `audit_row(entity, key column, label column or '', update action,
-# record without an actor (true/false), column, ...)`.
+# record without an actor (true/false), column, ...)`. A change is recorded when a column
+# changed; a column written `+name` is context: shown with its value after, never compared.
 AUDIT_FUNCTION_SQL = """\
 CREATE TABLE audit_log (
     id           bigserial PRIMARY KEY,
@@ -243,6 +244,7 @@ BEGIN
     END IF;
     IF TG_OP = 'INSERT' THEN
         FOREACH col IN ARRAY cols LOOP
+            col := ltrim(col, '+');
             after_j := after_j || jsonb_build_object(col, new_j -> col);
         END LOOP;
         before_j := NULL;
@@ -250,7 +252,7 @@ BEGIN
     ELSE
         old_j := to_jsonb(OLD);
         FOREACH col IN ARRAY cols LOOP
-            IF (old_j -> col) IS DISTINCT FROM (new_j -> col) THEN
+            IF left(col, 1) <> '+' AND (old_j -> col) IS DISTINCT FROM (new_j -> col) THEN
                 before_j := before_j || jsonb_build_object(col, old_j -> col);
                 after_j := after_j || jsonb_build_object(col, new_j -> col);
             END IF;
@@ -258,6 +260,11 @@ BEGIN
         IF after_j = '{}' THEN
             RETURN NULL;
         END IF;
+        FOREACH col IN ARRAY cols LOOP
+            IF left(col, 1) = '+' THEN
+                after_j := after_j || jsonb_build_object(substr(col, 2), new_j -> substr(col, 2));
+            END IF;
+        END LOOP;
         IF (after_j ->> 'deleted_at') IS NOT NULL THEN
             act := TG_ARGV[0] || '.delete';
         ELSE

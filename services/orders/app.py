@@ -1,4 +1,5 @@
-"""The orders service: create_app() wires its routes, database and sidecar."""
+"""The orders service: create_app() wires its routes, database, sidecar and the checkout
+workflow's runtime."""
 
 from __future__ import annotations
 
@@ -8,16 +9,23 @@ from litestar import Litestar
 
 from services.common.app import build_app
 from services.common.settings import Settings
-from services.orders import controllers, workflow
+from services.orders import controllers
+from services.orders.checkout import runtime
 from services.orders.outbox import OUTBOX
+from services.orders.service import OrdersService
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+async def start(app: Litestar) -> None:
+    await runtime.start(app)
+    app.state.service = OrdersService(app.state.db, app.state.sidecar,
+                                      app.state.workflow_client)
+
+
 def create_app(settings: Settings) -> Litestar:
     return build_app(settings, route_handlers=controllers.ROUTES, migrations=MIGRATIONS,
-                     on_startup=[workflow.start], on_shutdown=[workflow.stop],
-                     outbox=OUTBOX,
+                     on_startup=[start], on_shutdown=[runtime.stop], outbox=OUTBOX,
                      title="orders service",
                      description="Orders, their status history and the checkout saga "
                                  "(a Dapr Workflow).")

@@ -31,6 +31,7 @@ BEGIN
     END IF;
     IF TG_OP = 'INSERT' THEN
         FOREACH col IN ARRAY cols LOOP
+            col := ltrim(col, '+');
             after_j := after_j || jsonb_build_object(col, new_j -> col);
         END LOOP;
         before_j := NULL;
@@ -38,7 +39,7 @@ BEGIN
     ELSE
         old_j := to_jsonb(OLD);
         FOREACH col IN ARRAY cols LOOP
-            IF (old_j -> col) IS DISTINCT FROM (new_j -> col) THEN
+            IF left(col, 1) <> '+' AND (old_j -> col) IS DISTINCT FROM (new_j -> col) THEN
                 before_j := before_j || jsonb_build_object(col, old_j -> col);
                 after_j := after_j || jsonb_build_object(col, new_j -> col);
             END IF;
@@ -46,6 +47,11 @@ BEGIN
         IF after_j = '{}' THEN
             RETURN NULL;
         END IF;
+        FOREACH col IN ARRAY cols LOOP
+            IF left(col, 1) = '+' THEN
+                after_j := after_j || jsonb_build_object(substr(col, 2), new_j -> substr(col, 2));
+            END IF;
+        END LOOP;
         IF (after_j ->> 'deleted_at') IS NOT NULL THEN
             act := TG_ARGV[0] || '.delete';
         ELSE
