@@ -10,7 +10,7 @@ from litestar.di import Provide
 
 from services.common.app import build_app
 from services.common.settings import Settings
-from services.notifications import controllers
+from services.notifications import controllers, redelivery
 from services.notifications.service import Notifier, Renderer, load_config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -23,7 +23,8 @@ def create_app(settings: Settings) -> Litestar:
     def provide_notifier(state: State) -> Notifier:
         return Notifier(state.db, state.sidecar, renderer, config)
 
-    return build_app(settings, route_handlers=controllers.ROUTES, migrations=MIGRATIONS,
+    return build_app(settings, migrations=MIGRATIONS,
+                     route_handlers=[*controllers.ROUTES, *redelivery.ROUTES],
                      dependencies={"notifier": Provide(provide_notifier, sync_to_thread=False)},
                      title="notifications service",
                      description="E-mails for account and order events, and the feed of them.")

@@ -141,6 +141,7 @@ async def list_dead_letters(db: Executor, *, event_id: str | None, limit: int,
         "SELECT count(*) FROM dead_letters WHERE ($1::text IS NULL OR event_id = $1)", event_id)
     rows = await db.fetch(
         "SELECT event_id, topic, type, source, data::text AS data, deliveries, received_at,"
-        " last_received_at FROM dead_letters WHERE ($1::text IS NULL OR event_id = $1)"
+        " last_received_at, redeliveries, last_redelivered_at, last_redelivery_outcome"
+        " FROM dead_letters WHERE ($1::text IS NULL OR event_id = $1)"
         " ORDER BY received_at DESC, event_id LIMIT $2 OFFSET $3", event_id, limit, offset)
     return list(rows), int(total)

@@ -103,6 +103,10 @@ class DeadLetterRead(msgspec.Struct, kw_only=True):
     deliveries: int
     received_at: datetime
     last_received_at: datetime
+    # Redeliveries by an admin (POST .../redeliver) and how the last one went.
+    redeliveries: int = 0
+    last_redelivered_at: datetime | None = None
+    last_redelivery_outcome: str | None = None
 
 
 class DeadLetterPage(msgspec.Struct, kw_only=True):
