@@ -10,7 +10,7 @@ from litestar.datastructures import CacheControlHeader, State
 from litestar.di import Provide
 from litestar.params import Parameter
 
-from services.common.auth import Identity, provide_admin, provide_identity
+from services.common.auth import Identity, Role, provide_admin, provide_identity
 from services.common.errors import DomainError
 from services.common.names import HEADER_CLIENT_IP
 from services.users.schemas import (
@@ -95,9 +95,12 @@ class UsersController(Controller):
         self, admin: Identity, service: UsersService,
         page: Annotated[int, Parameter(ge=1, le=100_000)] = 1,
         page_size: Annotated[int, Parameter(ge=1, le=100)] = 20,
+        search: Annotated[str | None, Parameter(
+            max_length=254, description="Part of the e-mail or the name")] = None,
+        role: Role | None = None,
     ) -> UserPage:
-        """Every account, oldest first (admin)."""
-        return await service.list_users(page, page_size)
+        """Every account, oldest first, or those matching `search` and `role` (admin)."""
+        return await service.list_users(page, page_size, search, role)
 
     @patch("/{user_id:uuid}/role", conflict="Admins cannot change their own role")
     async def set_role(self, user_id: uuid.UUID, data: RoleUpdate, admin: Identity,

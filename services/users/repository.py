@@ -87,14 +87,19 @@ async def ensure_admin(db: asyncpg.Pool, email: str) -> bool:
     return bool(await db.fetchval("SELECT 1 FROM users WHERE lower(email) = lower($1)", email))
 
 
-async def list_users(db: asyncpg.Pool, *, limit: int, offset: int) -> tuple[list[UserOut], int]:
+async def list_users(db: asyncpg.Pool, *, limit: int, offset: int, search: str | None = None,
+                     role: str | None = None) -> tuple[list[UserOut], int]:
+    """A page of accounts, oldest first; `search` matches part of the e-mail or the name."""
+    where = ("($1::text IS NULL OR strpos(email, lower($1)) > 0"
+             " OR strpos(lower(name), lower($1)) > 0) AND ($2::text IS NULL OR role = $2)")
     async with db.acquire() as conn, conn.transaction(isolation="repeatable_read",
                                                       readonly=True):
-        total: int = await conn.fetchval("SELECT count(*) FROM users")
+        total: int = await conn.fetchval(f"SELECT count(*) FROM users WHERE {where}",  # noqa: S608
+                                         search, role)
         records = await conn.fetch(
-            "SELECT id, email, name, role, created_at, updated_at FROM users"
-            " ORDER BY created_at, id LIMIT $1 OFFSET $2",
-            limit, offset)
+            f"SELECT id, email, name, role, created_at, updated_at FROM users WHERE {where}"  # noqa: S608
+            " ORDER BY created_at, id LIMIT $3 OFFSET $4",
+            search, role, limit, offset)
     return [_user(r).public() for r in records], total
 
 

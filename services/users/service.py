@@ -170,9 +170,14 @@ class UsersService:
         return updated.public()
 
     # -- administration --------------------------------------------------------------------
-    async def list_users(self, page: int, page_size: int) -> UserPage:
-        items, total = await repository.list_users(self.db, limit=page_size,
-                                                   offset=(page - 1) * page_size)
+    async def list_users(self, page: int, page_size: int, search: str | None = None,
+                         role: str | None = None) -> UserPage:
+        if search is not None and "\x00" in search:
+            raise InvalidInput("search: must not contain NUL characters", errors=[
+                {"field": "search", "message": "must not contain NUL characters"}])
+        items, total = await repository.list_users(
+            self.db, limit=page_size, offset=(page - 1) * page_size,
+            search=search.strip() or None if search else None, role=role)
         return UserPage(items=items, total=total, page=page, page_size=page_size)
 
     async def set_role(self, who: Identity, user_id: uuid.UUID, role: str) -> UserOut:
