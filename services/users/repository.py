@@ -89,9 +89,11 @@ async def ensure_admin(db: asyncpg.Pool, email: str) -> bool:
 
 async def list_users(db: asyncpg.Pool, *, limit: int, offset: int, search: str | None = None,
                      role: str | None = None) -> tuple[list[UserOut], int]:
-    """A page of accounts, oldest first; `search` matches part of the e-mail or the name."""
+    """A page of accounts, oldest first; `search` matches part of the e-mail or the name,
+    or the whole id."""
     where = ("($1::text IS NULL OR strpos(email, lower($1)) > 0"
-             " OR strpos(lower(name), lower($1)) > 0) AND ($2::text IS NULL OR role = $2)")
+             " OR strpos(lower(name), lower($1)) > 0 OR id::text = lower($1))"
+             " AND ($2::text IS NULL OR role = $2)")
     async with db.acquire() as conn, conn.transaction(isolation="repeatable_read",
                                                       readonly=True):
         total: int = await conn.fetchval(f"SELECT count(*) FROM users WHERE {where}",  # noqa: S608
