@@ -30,9 +30,14 @@ T = TypeVar("T")
 STACK_DIRS = ("integration", "e2e", "security", "reliability", "contract")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "runs_last: runs after every other test of the session (the log audit "
+        "reads what the whole run wrote)")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # The log audit reads what the whole run wrote, so it runs after every other test.
-    items.sort(key=lambda item: item.path.name == "test_zz_logs.py")
+    items.sort(key=lambda item: item.get_closest_marker("runs_last") is not None)
     for item in items:
         if any(f"/tests/{d}/" in str(item.path) for d in STACK_DIRS):
             item.add_marker(pytest.mark.stack)

@@ -121,8 +121,7 @@ def build_app(
         try:
             await sidecar.wait_ready()
             if migrations is not None:
-                dsn = await sidecar.get_secret(SECRETSTORE, f"{settings.app_id}-db-dsn")
-                app.state.db_dsn = dsn  # for a hook that needs a pool of its own (orders)
+                dsn = await sidecar.get_secret(SECRETSTORE, db.dsn_secret(settings.app_id))
                 app.state.db = await db.create_pool(dsn)
                 telemetry.register_pool_metrics(settings.app_id, lambda: app.state.get("db"))
                 await db.migrate(app.state.db, migrations)

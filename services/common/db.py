@@ -25,6 +25,11 @@ async def _release_as_is(conn: asyncpg.Connection) -> None:
     is set afresh by `audit.bind_actor` on the next acquire."""
 
 
+def dsn_secret(app_id: str) -> str:
+    """The secret-store key holding the DSN of `app_id`'s database."""
+    return f"{app_id}-db-dsn"
+
+
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     pool: asyncpg.Pool = await asyncpg.create_pool(
         dsn, min_size=min_size, max_size=max_size, command_timeout=30,

@@ -7,7 +7,7 @@ name. Subscribers declare `Subscription`s; `subscribe_route()` serves Dapr's pro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -17,7 +17,10 @@ from services.common.dapr import Sidecar
 from services.common.names import DEAD_LETTER_TOPIC, PUBSUB
 
 
-async def publish(sidecar: Sidecar, topic: str, event_type: str, data: dict[str, Any]) -> None:
+async def publish(sidecar: Sidecar, topic: str, event_type: str,
+                  data: Mapping[str, object]) -> None:
+    """Publish one event; `data` is its payload (services.common.contracts.events) as JSON
+    members, to which `type` is added."""
     await sidecar.publish(PUBSUB, topic, {"type": event_type, **data},
                           metadata={"cloudevent.type": event_type})
 

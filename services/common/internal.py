@@ -18,6 +18,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Guard
 
+from services.common.contracts.errors import ErrorCode
 from services.common.errors import PROBLEM_JSON, DomainError, Forbidden
 
 # Set by the calling daprd on every service invocation.
@@ -52,9 +53,10 @@ def require_caller(*app_ids: str) -> Guard:
 class CodedError(DomainError):
     """A DomainError whose problem body also carries a machine-readable `code` and any
     extra members (RFC 9457 extensions), for the service that called an internal endpoint:
-    `raise CodedError(409, "out_of_stock", "...", unavailable=[...])`."""
+    `raise CodedError(409, ErrorCode.OUT_OF_STOCK, "...", unavailable=[...])`; the caller
+    reads it with services.common.contracts.errors.read_problem."""
 
-    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
+    def __init__(self, status: int, code: ErrorCode | str, detail: str, **extra: Any) -> None:
         super().__init__(detail)
         self.status = status
         self.title = _TITLES.get(status, "Error")
@@ -68,7 +70,7 @@ _TITLES = {400: "Bad request", 404: "Not found", 409: "Conflict", 422: "Invalid 
 def coded_error_handler(request: Request[Any, Any, Any], exc: CodedError) -> Response[Any]:
     body: dict[str, Any] = {"type": "about:blank", "title": exc.title, "status": exc.status,
                             "detail": exc.detail, "instance": request.url.path,
-                            "code": exc.code, **msgspec.to_builtins(exc.extra)}
+                            "code": str(exc.code), **msgspec.to_builtins(exc.extra)}
     return Response(content=body, status_code=exc.status, media_type=PROBLEM_JSON)
 
 

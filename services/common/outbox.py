@@ -31,11 +31,17 @@ import msgspec
 import structlog
 
 from services.common import events, telemetry
+from services.common.contracts.events import EventType
 from services.common.dapr import Sidecar
 
 log = structlog.get_logger(__name__)
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def encode_payload(payload: msgspec.Struct) -> str:
+    """An event payload as the JSON text an outbox row stores."""
+    return msgspec.json.encode(payload).decode()
 
 
 class Outbox:
@@ -49,16 +55,17 @@ class Outbox:
         self.table, self.topic, self.key_column, self.batch = table, topic, key_column, batch
         self.relay: Drainer | None = None  # set while a Drainer runs for this outbox
 
-    async def add(self, conn: asyncpg.Connection, event_type: str, payload_json: str, *,
-                  key: Any = None) -> None:
+    async def add(self, conn: asyncpg.Connection, event_type: EventType,
+                  payload: msgspec.Struct, *, key: Any = None) -> None:
         """Write one event in the caller's transaction (see add_many)."""
-        await self.add_many(conn, [(key, event_type, payload_json)])
+        await self.add_many(conn, [(key, event_type, payload)])
 
     async def add_many(self, conn: asyncpg.Connection,
-                       events: Sequence[tuple[Any, str, str]]) -> None:
-        """Write (key, event type, payload JSON) events in the caller's transaction, with the
+                       events: Sequence[tuple[Any, EventType, msgspec.Struct]]) -> None:
+        """Write (key, event type, payload) events in the caller's transaction, with the
         current trace context. An event the table already holds (a unique key such as
-        orders' one event per order and type) is left as it is, so a re-run adds nothing."""
+        orders' one event per order and type) is left as it is, so a re-run adds nothing.
+        The payload is the event's type from services.common.contracts.events."""
         if not events:
             return
         trace = telemetry.trace_json()
@@ -66,11 +73,13 @@ class Outbox:
         if self.key_column:
             sql = (f"INSERT INTO {self.table} ({self.key_column}, event_type, payload, trace)"  # noqa: S608
                    " VALUES ($1, $2, $3::jsonb, $4::jsonb) ON CONFLICT DO NOTHING")
-            rows = [(key, event_type, payload, trace) for key, event_type, payload in events]
+            rows = [(key, str(event_type), encode_payload(payload), trace)
+                    for key, event_type, payload in events]
         else:
             sql = (f"INSERT INTO {self.table} (event_type, payload, trace)"  # noqa: S608
                    " VALUES ($1, $2::jsonb, $3::jsonb) ON CONFLICT DO NOTHING")
-            rows = [(event_type, payload, trace) for _, event_type, payload in events]
+            rows = [(str(event_type), encode_payload(payload), trace)
+                    for _, event_type, payload in events]
         await conn.executemany(sql, rows)
 
     async def flush(self, pool: asyncpg.Pool, sidecar: Sidecar, *, key: Any = None,
@@ -89,7 +98,7 @@ class Outbox:
                 " WHERE published_at IS NULL AND created_at <= now() - make_interval(secs => $1)"
                 f"{key_filter} ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED", *args)
             for row in rows:
-                payload: dict[str, Any] = msgspec.json.decode(row["payload"])
+                payload: dict[str, object] = msgspec.json.decode(row["payload"])
                 trace = msgspec.json.decode(row["trace"]) if row["trace"] else None
                 try:
                     with telemetry.traced(trace if isinstance(trace, dict) else None):

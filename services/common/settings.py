@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import TypeVar
 
 import msgspec
@@ -69,17 +70,38 @@ def load(app_id: str, default_port: int, env: dict[str, str] | None = None) -> S
 _S = TypeVar("_S", bound=msgspec.Struct)
 
 
-def positive_int_overrides(cls: type[_S], prefix: str, env: dict[str, str] | None = None) -> _S:
-    """Build `cls` (a Struct of int fields with defaults) from `<PREFIX>_<FIELD>` variables;
-    a malformed or non-positive value stops start-up."""
-    env = dict(os.environ) if env is None else env
-    values: dict[str, int] = {}
-    for field in cls.__struct_fields__:
-        name = f"{prefix}_{field.upper()}"
+def env_name(prefix: str, field: str) -> str:
+    """The variable that sets `field`: `<PREFIX>_<FIELD>`, or `<FIELD>` without a prefix."""
+    return f"{prefix}_{field}".upper() if prefix else field.upper()
+
+
+def from_env(cls: type[_S], prefix: str, env: Mapping[str, str] | None = None) -> _S:
+    """The one way a service reads its own settings: `cls` is a frozen Struct whose fields
+    all have defaults and whose types (with msgspec.Meta bounds) say what is valid; each
+    field can be set by its variable (`env_name`). A value that is malformed or out of
+    bounds stops start-up with a ConfigError naming the variable."""
+    env = os.environ if env is None else env
+    values: dict[str, object] = {}
+    for field in msgspec.structs.fields(cls):
+        name = env_name(prefix, field.name)
         raw = env.get(name)
         if raw is None or raw == "":
             continue
-        values[field] = _int(env, name)
-        if values[field] <= 0:
-            raise ConfigError(f"{name} must be positive, got {values[field]}")
-    return cls(**values)
+        try:
+            values[field.name] = msgspec.convert(raw.strip(), field.type, strict=False)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(f"{name}: {exc}, got {raw!r}") from None
+    try:
+        return cls(**values)
+    except (ValueError, TypeError) as exc:  # a check across fields in __post_init__
+        raise ConfigError(str(exc)) from None
+
+
+def positive_int_overrides(cls: type[_S], prefix: str, env: dict[str, str] | None = None) -> _S:
+    """`from_env` for a Struct of int fields that must all be positive."""
+    loaded = from_env(cls, prefix, env)
+    for field in msgspec.structs.fields(cls):
+        value = getattr(loaded, field.name)
+        if isinstance(value, int) and value <= 0:
+            raise ConfigError(f"{env_name(prefix, field.name)} must be positive, got {value}")
+    return loaded

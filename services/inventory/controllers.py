@@ -11,9 +11,10 @@ from litestar.datastructures import State
 from litestar.di import Provide
 
 from services.common.auth import Identity, provide_admin
+from services.common.contracts.internal import ReservationCreate, ReservationRead
 from services.common.internal import CODED_ERROR_HANDLERS, require_caller
 from services.common.names import ORDERS, PRODUCTS
-from services.inventory.schemas import ReservationCreate, ReservationRead, StockRead, StockSet
+from services.inventory.schemas import StockRead, StockUpdate
 from services.inventory.service import Inventory
 
 
@@ -30,7 +31,7 @@ async def read_stock(product_id: uuid.UUID, inventory: Inventory) -> StockRead:
 
 
 @put("/{product_id:uuid}", dependencies={"admin": Provide(provide_admin)})
-async def set_stock(product_id: uuid.UUID, data: StockSet, inventory: Inventory,
+async def set_stock(product_id: uuid.UUID, data: StockUpdate, inventory: Inventory,
                     admin: Identity) -> StockRead:
     """Admin: set on_hand (409 below the units reserved for open orders)."""
     return await inventory.set_stock(product_id, data.on_hand)
@@ -65,7 +66,7 @@ async def confirm(order_id: uuid.UUID, inventory: Inventory) -> ReservationRead:
 
 
 @put("/stock/{product_id:uuid}")
-async def upsert_stock(product_id: uuid.UUID, data: StockSet, inventory: Inventory) -> StockRead:
+async def upsert_stock(product_id: uuid.UUID, data: StockUpdate, inventory: Inventory) -> StockRead:
     """Create or set a product's on_hand (products calls it for a new product's stock)."""
     return await inventory.set_stock(product_id, data.on_hand)
 

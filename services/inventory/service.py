@@ -17,31 +17,31 @@ import asyncpg
 import msgspec
 import structlog
 
+from services.common.contracts.errors import ErrorCode
+from services.common.contracts.events import EventType, StockChanged
+from services.common.contracts.internal import (
+    MAX_RESERVATION_QUANTITY,
+    ReservationCreate,
+    ReservationLine,
+    ReservationRead,
+    StockRead,
+)
 from services.common.dapr import Sidecar
 from services.common.errors import InvalidInput, NotFound
 from services.common.internal import CodedError
 from services.common.names import TOPIC_INVENTORY
 from services.common.outbox import Outbox
 from services.inventory import repository
-from services.inventory.schemas import (
-    MAX_QUANTITY,
-    ReservationCreate,
-    ReservationLine,
-    ReservationRead,
-    StockChanged,
-    StockRead,
-)
 
 log = structlog.get_logger(__name__)
 
-STOCK_CHANGED = "stock.changed"
 OUTBOX = Outbox("stock_outbox", TOPIC_INVENTORY, key_column="product_id")
 
 
 class OutOfStock(CodedError):
     def __init__(self, unavailable: Sequence[uuid.UUID]) -> None:
         ids = sorted(str(u) for u in unavailable)
-        super().__init__(409, "out_of_stock",
+        super().__init__(409, ErrorCode.OUT_OF_STOCK,
                          f"Not enough stock for {len(ids)} product(s): {', '.join(ids)}",
                          unavailable=ids)
 
@@ -80,8 +80,9 @@ class Inventory:
     # -- reservations -------------------------------------------------------------------------
     async def reserve(self, req: ReservationCreate) -> ReservationRead:
         lines = merge_lines(req.items)
-        if any(qty > MAX_QUANTITY for _, qty in lines):
-            raise InvalidInput(f"A product's total quantity may not exceed {MAX_QUANTITY}")
+        if any(qty > MAX_RESERVATION_QUANTITY for _, qty in lines):
+            raise InvalidInput("A product's total quantity may not exceed "
+                               f"{MAX_RESERVATION_QUANTITY}")
         digest = request_hash(lines)
         changed: list[asyncpg.Record] = []
         unavailable: list[uuid.UUID] = []
@@ -128,7 +129,7 @@ class Inventory:
             if status == "committed":
                 return ReservationRead(order_id=order_id, status="committed")
             if status in ("released", "out_of_stock"):
-                raise CodedError(409, f"reservation_{status}",
+                raise CodedError(409, ErrorCode(f"reservation_{status}"),
                                  f"Reservation {order_id} is {status} and cannot be committed")
             lines = await repository.get_lines(conn, order_id)
             # expired: the hold lapsed, so ship only if nobody else has taken the units
@@ -148,7 +149,7 @@ class Inventory:
                 return ReservationRead(order_id=order_id, status="released")
             status = order["status"]
             if status == "committed":
-                raise CodedError(409, "reservation_committed",
+                raise CodedError(409, ErrorCode.RESERVATION_COMMITTED,
                                  f"Reservation {order_id} was committed (shipped)")
             if status != "reserved":  # released, expired or out_of_stock: nothing is held
                 return ReservationRead(order_id=order_id, status=status)
@@ -168,7 +169,7 @@ class Inventory:
             if status == "committed" or (status == "reserved" and order["confirmed_at"]):
                 return ReservationRead(order_id=order_id, status=status)
             if status in ("released", "out_of_stock"):
-                raise CodedError(409, f"reservation_{status}",
+                raise CodedError(409, ErrorCode(f"reservation_{status}"),
                                  f"Reservation {order_id} is {status} and cannot be confirmed")
             if status == "expired":  # paid after the hold lapsed: hold again if still there
                 lines = await repository.get_lines(conn, order_id)
@@ -249,7 +250,7 @@ class Inventory:
                 current = await repository.get_stock(conn, product_id)
                 if current is None:
                     raise NotFound(f"No stock record for product {product_id}")
-                raise CodedError(409, "below_reserved",
+                raise CodedError(409, ErrorCode.BELOW_RESERVED,
                                  f"on_hand cannot go below the {current['reserved']} units "
                                  "reserved for open orders", reserved=current["reserved"])
             if changed:
@@ -263,9 +264,9 @@ class Inventory:
     async def _record(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> None:
         """Write stock.changed for each changed row to the outbox, in the caller's transaction."""
         await OUTBOX.add_many(conn, [
-            (row["product_id"], STOCK_CHANGED, msgspec.json.encode(StockChanged(
+            (row["product_id"], EventType.STOCK_CHANGED, StockChanged(
                 product_id=row["product_id"], on_hand=row["on_hand"], reserved=row["reserved"],
-                available=row["on_hand"] - row["reserved"], version=row["version"])).decode())
+                available=row["on_hand"] - row["reserved"], version=row["version"]))
             for row in rows])
 
     async def _publish(self, rows: Sequence[asyncpg.Record]) -> None:

@@ -5,26 +5,26 @@ from __future__ import annotations
 from pathlib import Path
 
 from litestar import Litestar
-from litestar.datastructures import State
-from litestar.di import Provide
 
 from services.common.app import build_app
 from services.common.settings import Settings
-from services.notifications import controllers, redelivery
-from services.notifications.service import Notifier, Renderer, load_config
+from services.notifications import controllers
+from services.notifications import settings as notifications_settings
+from services.notifications.rendering import Renderer
+from services.notifications.service import NotificationsService
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: Settings) -> Litestar:
-    config = load_config()  # fail fast on a bad NOTIFICATIONS_MAX_ATTEMPTS
+    config = notifications_settings.load()  # a bad NOTIFICATIONS_* value stops start-up
     renderer = Renderer()
 
-    def provide_notifier(state: State) -> Notifier:
-        return Notifier(state.db, state.sidecar, renderer, config)
+    async def start(app: Litestar) -> None:
+        app.state.service = NotificationsService(app.state.db, app.state.sidecar, renderer,
+                                                 config)
 
-    return build_app(settings, migrations=MIGRATIONS,
-                     route_handlers=[*controllers.ROUTES, *redelivery.ROUTES],
-                     dependencies={"notifier": Provide(provide_notifier, sync_to_thread=False)},
+    return build_app(settings, route_handlers=controllers.ROUTES, migrations=MIGRATIONS,
+                     on_startup=[start], dependencies=controllers.DEPENDENCIES,
                      title="notifications service",
                      description="E-mails for account and order events, and the feed of them.")

@@ -5,19 +5,25 @@ from __future__ import annotations
 import uuid
 from typing import Any, Final
 
-import asyncpg
 from litestar import Controller, get, patch
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.params import Parameter
 
 from services.common.auth import Identity, provide_admin, provide_identity
-from services.notifications import service, subscriptions
+from services.notifications import subscriptions
 from services.notifications.schemas import (
     DeadLetterPage,
     NotificationPage,
     NotificationRead,
     NotificationUpdate,
 )
+from services.notifications.service import NotificationsService
+
+
+def provide_service(state: State) -> NotificationsService:
+    service: NotificationsService = state.service
+    return service
 
 
 class NotificationController(Controller):
@@ -29,7 +35,7 @@ class NotificationController(Controller):
 
     @get("/")
     async def list_notifications(
-        self, db: asyncpg.Pool, caller: Identity,
+        self, service: NotificationsService, caller: Identity,
         page: int = Parameter(default=1, ge=1, le=100_000),
         page_size: int = Parameter(default=20, ge=1, le=100),
         order_id: uuid.UUID | None = None,
@@ -37,26 +43,27 @@ class NotificationController(Controller):
         unread: bool | None = None,
     ) -> NotificationPage:
         """Newest first, paginated; filters by order, status and read state."""
-        return await service.list_notifications(db, caller, page=page, page_size=page_size,
+        return await service.list_notifications(caller, page=page, page_size=page_size,
                                                 order_id=order_id, status=status, unread=unread)
 
     @patch("/{notification_id:uuid}")
-    async def update_notification(self, db: asyncpg.Pool, caller: Identity,
+    async def update_notification(self, service: NotificationsService, caller: Identity,
                                   notification_id: uuid.UUID,
                                   data: NotificationUpdate) -> NotificationRead:
         """Mark one of the caller's notifications read (`{"read": true}`) or unread."""
-        return await service.mark_read(db, caller, notification_id, data.read)
+        return await service.mark_read(caller, notification_id, data.read)
 
     @get("/dead-letters", dependencies={"admin": Provide(provide_admin)})
     async def list_dead_letters(
-        self, db: asyncpg.Pool, admin: Identity,
+        self, service: NotificationsService, admin: Identity,
         page: int = Parameter(default=1, ge=1, le=100_000),
         page_size: int = Parameter(default=20, ge=1, le=100),
         event_id: str | None = Parameter(default=None, max_length=200),
     ) -> DeadLetterPage:
         """Admin: messages that reached the dead-letter topic, newest first."""
-        return await service.list_dead_letters(db, page=page, page_size=page_size,
+        return await service.list_dead_letters(page=page, page_size=page_size,
                                                event_id=event_id)
 
 
 ROUTES: Final[list[Any]] = [NotificationController, *subscriptions.ROUTES]
+DEPENDENCIES: Final = {"service": Provide(provide_service, sync_to_thread=False)}

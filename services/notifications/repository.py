@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any, TypeAlias
 
 import asyncpg
 import msgspec
 
-if TYPE_CHECKING:
-    from services.notifications.service import Draft
+from services.notifications.schemas import Draft
 
 Executor: TypeAlias = "asyncpg.Pool | asyncpg.Connection"
 

@@ -1,14 +1,13 @@
-"""What the notifications service reads (event payloads, requests) and answers (its API).
+"""What the notifications service stores and answers.
 
-Event payloads are read tolerantly (unknown fields ignored: publishers may add fields);
-client requests reject unknown fields.
+The events it reads are typed in services.common.contracts.events; client requests here
+reject unknown fields.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import Decimal
 from typing import Literal
 
 import msgspec
@@ -19,46 +18,21 @@ Status = Literal["pending", "sent", "failed"]
 STATUSES: tuple[Status, ...] = ("pending", "sent", "failed")
 
 
-# -- event payloads (topic `users` and `orders`, see ARCHITECTURE.md) -----------------------
-class OrderLine(msgspec.Struct, kw_only=True):
-    product_id: str
-    name: str
-    quantity: int
-    unit_price: Decimal
-    line_total: Decimal
+class Draft(msgspec.Struct, frozen=True, kw_only=True):
+    """A rendered e-mail, ready to be stored and sent."""
 
-
-class OrderEvent(msgspec.Struct, kw_only=True):
-    """order.created / confirmed / cancelled / shipped / delivered."""
-
-    order_id: uuid.UUID
+    kind: Kind
     user_id: uuid.UUID
-    user_email: str | None = None
-    email: str | None = None
-    status: str = ""
-    reason: str | None = None
-    total: Decimal
-    currency: str = "USD"
-    items: list[OrderLine] = []
-    occurred_at: str | None = None
+    order_id: uuid.UUID | None
+    recipient: str
+    subject: str
+    text: str
+    html: str
 
     @property
-    def recipient(self) -> str | None:
-        return self.user_email or self.email
-
-
-class UserRegistered(msgspec.Struct, kw_only=True):
-    """user.registered."""
-
-    user_id: uuid.UUID
-    email: str | None = None
-    user_email: str | None = None
-    name: str = ""
-    occurred_at: str | None = None
-
-    @property
-    def recipient(self) -> str | None:
-        return self.email or self.user_email
+    def dedupe_key(self) -> str:
+        """The fact this e-mail reports: one e-mail per order step, one welcome per user."""
+        return f"{self.kind}:{self.order_id or self.user_id}"
 
 
 # -- API ---------------------------------------------------------------------------------------

@@ -5,17 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-import asyncpg
 from litestar import Controller, Response, get, patch, post
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.params import Parameter
 
 from services.common.auth import Identity, provide_identity
-from services.common.dapr import Sidecar
-from services.orders import service
-from services.orders.outbox import OUTBOX
-from services.orders.schemas import OrderCreate, OrderPage, OrderRead, Status, StatusChange
+from services.orders.schemas import OrderCreate, OrderPage, OrderRead, OrderStatusUpdate, Status
+from services.orders.service import OrdersService
 
 IdempotencyKey = Annotated[
     str | None,
@@ -25,14 +22,19 @@ IdempotencyKey = Annotated[
 ]
 
 
+def provide_service(state: State) -> OrdersService:
+    service: OrdersService = state.service
+    return service
+
+
 class OrderController(Controller):
     path = "/api/orders"
     tags = ["orders"]
-    dependencies = {"identity": Provide(provide_identity)}
+    dependencies = {"identity": Provide(provide_identity),
+                    "service": Provide(provide_service, sync_to_thread=False)}
 
     @post("/", status_code=201)
-    async def create(self, data: OrderCreate, identity: Identity, db: asyncpg.Pool,
-                     state: State,
+    async def create(self, data: OrderCreate, identity: Identity, service: OrdersService,
                      idempotency_key: IdempotencyKey = None) -> Response[OrderRead]:
         """Place an order. Prices and totals come from the catalog, never from the client.
 
@@ -40,33 +42,32 @@ class OrderController(Controller):
         charges and confirms it). A retry with the same Idempotency-Key answers 200 with the
         same order; the same key with a different body is a 422.
         """
-        sidecar: Sidecar = state.sidecar
-        created = await service.create_order(db, sidecar, state.workflow_client, identity,
-                                              data, idempotency_key)
+        created = await service.create(identity, data, idempotency_key)
         if not created.replayed:
-            await OUTBOX.publish_committed(db, sidecar)  # order.created, via the app's relay
+            await service.publish_created()
         headers = {"location": f"/api/orders/{created.order.id}"}
         return Response(created.order, status_code=200 if created.replayed else 201,
                         headers=headers)
 
     @get("/")
-    async def list_orders(self, identity: Identity, db: asyncpg.Pool,
+    async def list_orders(self, identity: Identity, service: OrdersService,
                           page: Annotated[int, Parameter(ge=1, le=100_000)] = 1,
                           page_size: Annotated[int, Parameter(ge=1, le=100)] = 20,
                           status: Status | None = None) -> OrderPage:
         """The caller's orders, newest first (admins: everyone's)."""
-        return await service.list_orders(db, identity, page=page, page_size=page_size,
-                                         status=status)
+        return await service.list_orders(identity, page=page, page_size=page_size,
+                                          status=status)
 
     @get("/{order_id:uuid}")
-    async def read(self, order_id: uuid.UUID, identity: Identity, db: asyncpg.Pool) -> OrderRead:
+    async def read(self, order_id: uuid.UUID, identity: Identity,
+                   service: OrdersService) -> OrderRead:
         """One order, to its owner or an admin; 404 for anyone else."""
-        return await service.read_order(db, order_id, identity)
+        return await service.read(order_id, identity)
 
     @patch("/{order_id:uuid}/status",
            conflict="The order cannot move to that status from the one it is in")
-    async def change_status(self, order_id: uuid.UUID, data: StatusChange, identity: Identity,
-                            db: asyncpg.Pool, state: State) -> Response[OrderRead]:
+    async def change_status(self, order_id: uuid.UUID, data: OrderStatusUpdate,
+                            identity: Identity, service: OrdersService) -> Response[OrderRead]:
         """Ask for a status change: admins ship and deliver; the owner (or an admin) cancels
         a pending or processing order. Anything else is a 409.
 
@@ -74,8 +75,7 @@ class OrderController(Controller):
         refunds and releases stock on a cancel). The answer waits a few seconds for that:
         200 with the new status once applied, 202 with the current order if still applying.
         """
-        order, applied = await service.request_status(db, state.workflow_client, identity,
-                                                      order_id, data.status)
+        order, applied = await service.request_status(identity, order_id, data.status)
         return Response(order, status_code=200 if applied else 202)
 
 

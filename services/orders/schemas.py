@@ -21,7 +21,7 @@ MAX_QUANTITY = 1000
 Text200 = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
-class OrderLineIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class OrderLineCreate(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """One line of a new order: a catalog product and how many."""
 
     product_id: uuid.UUID
@@ -43,13 +43,13 @@ class ShippingAddress(msgspec.Struct, forbid_unknown_fields=True, frozen=True, o
 class OrderCreate(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """Body of POST /api/orders. Duplicate product ids are merged (quantities added)."""
 
-    items: Annotated[list[OrderLineIn], msgspec.Meta(min_length=1, max_length=MAX_LINES)]
+    items: Annotated[list[OrderLineCreate], msgspec.Meta(min_length=1, max_length=MAX_LINES)]
     shipping_address: ShippingAddress
     # Sandbox card tokens (tok_visa, tok_decline, tok_insufficient_funds, ...).
     payment_method: Annotated[str, msgspec.Meta(pattern="^tok_[A-Za-z0-9_]{1,60}$")] = "tok_visa"
 
 
-class StatusChange(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class OrderStatusUpdate(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """Body of PATCH /api/orders/{id}/status."""
 
     status: Status

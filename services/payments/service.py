@@ -22,6 +22,7 @@ import asyncpg
 import msgspec
 import structlog
 
+from services.common.contracts.errors import ErrorCode
 from services.common.errors import InvalidInput, NotFound, Unavailable
 from services.common.internal import CodedError
 from services.common.money import fmt, to_money
@@ -93,7 +94,7 @@ class Payments:
                 raise InvalidInput("This idempotency_key was used for a different charge")
             if row["status"] == "pending":
                 row = await self._wait(row, self._take_over_charge, repository.get_charge,
-                                       "charge_in_progress")
+                                       ErrorCode.CHARGE_IN_PROGRESS)
         else:
             row = await self._settle_charge(row)
         return charge_read(row)
@@ -136,9 +137,9 @@ class Payments:
             raise InvalidInput("This idempotency_key was used for a different refund")
         if row["status"] == "pending":
             row = await self._wait(row, self._take_over_refund, repository.get_refund,
-                                   "refund_in_progress")
+                                   ErrorCode.REFUND_IN_PROGRESS)
         if row["status"] == "failed":
-            raise CodedError(409, "refund_failed",
+            raise CodedError(409, ErrorCode.REFUND_FAILED,
                              "The provider refused this refund; use a new idempotency_key")
         return refund_read(row)
 
@@ -159,12 +160,12 @@ class Payments:
                 assert existing is not None
                 return False, existing
             if charge["status"] != "succeeded":
-                raise CodedError(409, "charge_not_refundable",
+                raise CodedError(409, ErrorCode.CHARGE_NOT_REFUNDABLE,
                                  f"Charge {req.charge_id} is {charge['status']}; only a "
                                  "succeeded charge can be refunded")
             if await repository.hold_refund_amount(conn, req.charge_id, amount) is None:
                 left = charge["amount"] - charge["refunded_amount"]
-                raise CodedError(409, "refund_exceeds_charge",
+                raise CodedError(409, ErrorCode.REFUND_EXCEEDS_CHARGE,
                                  f"Only {fmt(left)} of charge {req.charge_id} is left to refund",
                                  refundable=fmt(left))
             return True, inserted
@@ -184,7 +185,7 @@ class Payments:
                 if failed is not None:  # give the held amount back to the charge
                     await repository.return_refund_amount(conn, record["charge_id"],
                                                           record["amount"])
-            raise CodedError(409, "refund_failed", "The provider refused this refund")
+            raise CodedError(409, ErrorCode.REFUND_FAILED, "The provider refused this refund")
         settled = await repository.settle_refund(self.pool, record["id"], result.reference)
         if settled is None:
             settled = await repository.get_refund(self.pool, record["id"])
@@ -201,7 +202,7 @@ class Payments:
     async def _wait(self, row: asyncpg.Record,
                     take_over: Callable[[uuid.UUID], Awaitable[asyncpg.Record | None]],
                     reload: Callable[[asyncpg.Pool, uuid.UUID], Awaitable[asyncpg.Record | None]],
-                    code: str) -> asyncpg.Record:
+                    code: ErrorCode) -> asyncpg.Record:
         """Wait until a pending row is settled by the request that claimed it, or take it
         over once that request's provider call is stale."""
         deadline = time.monotonic() + WAIT_SECONDS

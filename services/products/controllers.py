@@ -14,14 +14,13 @@ from litestar.params import Parameter
 from litestar.response import Response
 
 from services.common.auth import Identity, provide_admin
+from services.common.contracts.internal import ProductBatchRead, ProductBatchRequest
 from services.common.errors import NotFound
 from services.common.internal import require_caller
-from services.common.names import HEADER_CACHE_VERSION, ORDERS
+from services.common.names import BASKET, HEADER_CACHE_VERSION, ORDERS
 from services.products import subscriptions
 from services.products.cache import VERSION_KEY, Cached
 from services.products.schemas import (
-    BatchRequest,
-    BatchResponse,
     CategoryList,
     ProductCreate,
     ProductPage,
@@ -117,9 +116,9 @@ async def delete_product(catalog: Catalog, admin: Identity, product_id: str) -> 
 
 
 @post("/internal/products/batch", status_code=200, include_in_schema=False,
-      guards=[require_caller(ORDERS)])
-async def batch(catalog: Catalog, data: BatchRequest) -> BatchResponse:
-    """The orders service: current name, price, state and stock of many products."""
+      guards=[require_caller(ORDERS, BASKET)])
+async def batch(catalog: Catalog, data: ProductBatchRequest) -> ProductBatchRead:
+    """Orders and basket: current name, price, state and stock of many products."""
     return await catalog.batch(list(dict.fromkeys(data.ids)))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 
@@ -87,38 +87,3 @@ class ListQuery(msgspec.Struct, frozen=True, kw_only=True):
     sort: str = "relevance"
     page: int = 1
     page_size: int = 20
-
-
-# -- internal ------------------------------------------------------------------------------
-class BatchRequest(msgspec.Struct, forbid_unknown_fields=True):
-    """POST /internal/products/batch (the orders service)."""
-
-    ids: Annotated[list[uuid.UUID], msgspec.Meta(max_length=500)]
-
-
-class BatchItem(msgspec.Struct, kw_only=True):
-    id: uuid.UUID
-    name: str
-    price: str
-    category: str
-    active: bool
-    stock_quantity: int
-
-
-class BatchResponse(msgspec.Struct):
-    items: list[BatchItem]
-
-
-class StockChanged(msgspec.Struct, kw_only=True):
-    """inventory's stock.changed payload; `version` is used for ordering when present."""
-
-    product_id: uuid.UUID
-    # Bounded by the columns they land in (integer, bigint), so an absurd event is refused
-    # as malformed (DROP) rather than failing in the database.
-    available: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
-    version: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] | None = None
-
-
-def stock_changed_from(data: dict[str, Any]) -> StockChanged:
-    """Parse an event payload; fields this service does not use are ignored."""
-    return msgspec.convert(data, StockChanged)

@@ -13,6 +13,14 @@ import msgspec
 import structlog
 
 from services.common import money
+from services.common.contracts import internal
+from services.common.contracts.events import EventType, ProductEvent, StockChanged
+from services.common.contracts.internal import (
+    ProductBatchItem,
+    ProductBatchRead,
+    StockRead,
+    StockUpdate,
+)
 from services.common.dapr import Sidecar
 from services.common.errors import Conflict, InvalidInput, NotFound, UpstreamError
 from services.common.names import INVENTORY
@@ -21,8 +29,6 @@ from services.products.cache import Cached, ProductCache, item_key, list_key
 from services.products.outbox import OUTBOX
 from services.products.schemas import (
     SORTS,
-    BatchItem,
-    BatchResponse,
     CategoryCount,
     CategoryList,
     ListQuery,
@@ -31,7 +37,6 @@ from services.products.schemas import (
     ProductPatch,
     ProductRead,
     ProductReplace,
-    StockChanged,
 )
 
 log = structlog.get_logger(__name__)
@@ -143,13 +148,14 @@ def _edits(data: ProductReplace | ProductPatch) -> dict[str, Any]:
     return changes
 
 
-async def record_event(conn: asyncpg.Connection, event_type: str, product: ProductRead) -> None:
-    """Write the event announcing `product`'s change (topic `products`, docs/contracts.md) to
-    the outbox, in the caller's transaction."""
-    data = {"product_id": str(product.id), "name": product.name, "price": product.price,
-            "category": product.category, "active": product.active,
-            "occurred_at": datetime.now(UTC).isoformat()}
-    await OUTBOX.add(conn, event_type, msgspec.json.encode(data).decode(), key=product.id)
+async def record_event(conn: asyncpg.Connection, event_type: EventType,
+                       product: ProductRead) -> None:
+    """Write the event announcing `product`'s change (topic `products`) to the outbox, in the
+    caller's transaction."""
+    event = ProductEvent(product_id=product.id, name=product.name, price=product.price,
+                         category=product.category, active=product.active,
+                         occurred_at=datetime.now(UTC))
+    await OUTBOX.add(conn, event_type, event, key=product.id)
 
 
 class Catalog:
@@ -201,10 +207,10 @@ class Catalog:
 
         return await self.cache.read_through("categories", "catalog:categories", compute)
 
-    async def batch(self, ids: list[uuid.UUID]) -> BatchResponse:
+    async def batch(self, ids: list[uuid.UUID]) -> ProductBatchRead:
         """Current prices for the orders service, straight from the database."""
         rows = await repository.batch(self.pool, ids)
-        return BatchResponse(items=[BatchItem(
+        return ProductBatchRead(items=[ProductBatchItem(
             id=r["id"], name=r["name"], price=money.fmt(r["price"]), category=r["category"],
             active=r["active"], stock_quantity=r["stock_quantity"]) for r in rows])
 
@@ -223,25 +229,24 @@ class Catalog:
         async with self.pool.acquire() as conn, conn.transaction():
             row = await repository.create(
                 conn, product_id=product_id, **fields,
-                available=stock.available if stock is not None else None,
-                version=stock.version if stock is not None else None)
+                available=stock.available if stock is not None else None, version=None)
             product = to_read(row)
-            await record_event(conn, "product.created", product)
+            await record_event(conn, EventType.PRODUCT_CREATED, product)
         await self._after_write(product_id, "created")
         return product
 
-    async def _set_initial_stock(self, product_id: uuid.UUID, on_hand: int) -> StockChanged:
+    async def _set_initial_stock(self, product_id: uuid.UUID, on_hand: int) -> StockRead:
         """Inventory owns the number: ask it to set on_hand; returns what it answers, which
         the new product's stock read model starts from."""
-        r = await self.sidecar.invoke(INVENTORY, "PUT", f"internal/stock/{product_id}",
-                                      json={"on_hand": on_hand})
+        r = await self.sidecar.invoke(INVENTORY, "PUT", internal.stock_path(product_id),
+                                      json=StockUpdate(on_hand=on_hand))
         if r.status_code >= 300:
             log.error("inventory_refused_stock", product_id=str(product_id),
                       status=r.status_code, body=r.text[:300])
             raise UpstreamError(f"The inventory service could not set the stock "
                                 f"(it answered {r.status_code}); the product was not created")
         try:
-            return msgspec.json.decode(r.content, type=StockChanged)
+            return msgspec.json.decode(r.content, type=StockRead)
         except msgspec.ValidationError as exc:
             raise UpstreamError(f"Unexpected answer from inventory: {exc}") from exc
 
@@ -260,7 +265,7 @@ class Catalog:
             row = await repository.update(conn, product_id, changes)
             if row is not None:
                 product = to_read(row)
-                await record_event(conn, "product.updated", product)
+                await record_event(conn, EventType.PRODUCT_UPDATED, product)
         if row is None:
             await self._missing_or_deleted(product_id)
         await self._after_write(product_id, "updated")
@@ -272,7 +277,7 @@ class Catalog:
         async with self.pool.acquire() as conn, conn.transaction():
             row = await repository.soft_delete(conn, product_id)
             if row is not None:
-                await record_event(conn, "product.deleted", to_read(row))
+                await record_event(conn, EventType.PRODUCT_DELETED, to_read(row))
         if row is None:
             existing = await repository.get(self.pool, product_id)
             if existing is None:

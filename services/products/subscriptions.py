@@ -10,10 +10,11 @@ import structlog
 from litestar import Request, post
 from litestar.datastructures import State
 
+from services.common.contracts import events
+from services.common.contracts.events import EventType, StockChanged
 from services.common.errors import DomainError
 from services.common.events import DROP, RETRY, SUCCESS, CloudEvent, Subscription, subscribe_route
 from services.common.names import TOPIC_INVENTORY
-from services.products.schemas import stock_changed_from
 from services.products.service import Catalog
 
 log = structlog.get_logger(__name__)
@@ -34,10 +35,10 @@ async def on_inventory_event(request: Request[Any, Any, Any], state: State) -> d
         log.warning("event_malformed", route=STOCK_CHANGED_ROUTE, error=str(exc))
         return DROP
     event_type = event.type or str(event.data.get("type", ""))
-    if event_type != "stock.changed":
+    if event_type != EventType.STOCK_CHANGED:
         return SUCCESS
     try:
-        stock = stock_changed_from(event.data)
+        stock = events.decode(event.data, StockChanged)
     except msgspec.ValidationError as exc:
         log.warning("event_malformed", event_id=event.id, error=str(exc))
         return DROP

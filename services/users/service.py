@@ -6,10 +6,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import msgspec
 import structlog
 
 from services.common.auth import Identity
+from services.common.contracts.events import EventType, UserRegistered
 from services.common.dapr import Sidecar
 from services.common.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from services.users import repository
@@ -33,7 +33,6 @@ from services.users.settings import UsersSettings
 log = structlog.get_logger(__name__)
 
 BAD_CREDENTIALS = "Invalid email or password"
-USER_REGISTERED = "user.registered"
 
 
 class UsersService:
@@ -75,9 +74,9 @@ class UsersService:
             if user is None:
                 raise Conflict("An account with this email already exists",
                                errors=[{"field": "email", "message": "already registered"}])
-            event = {"user_id": str(user.id), "email": user.email, "name": user.name,
-                     "occurred_at": datetime.now(UTC).isoformat()}
-            await OUTBOX.add(conn, USER_REGISTERED, msgspec.json.encode(event).decode())
+            await OUTBOX.add(conn, EventType.USER_REGISTERED, UserRegistered(
+                user_id=user.id, email=user.email, name=user.name,
+                occurred_at=datetime.now(UTC)))
             session, _ = await self._session(user, conn=conn)
         log.info("user_registered", user_id=str(user.id))
         await OUTBOX.publish_committed(self.db, self.sidecar)

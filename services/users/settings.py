@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Annotated
+
 import msgspec
 
-from services.common.settings import positive_int_overrides
+from services.common.settings import from_env
+
+Positive = Annotated[int, msgspec.Meta(ge=1)]
 
 
 class UsersSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -12,15 +17,15 @@ class UsersSettings(msgspec.Struct, frozen=True, kw_only=True):
     or counts). The defaults are the production ones; dapr/dapr.yaml shortens the window
     for the local stack so the tests can watch a limit recover."""
 
-    access_token_ttl_seconds: int = 15 * 60
-    refresh_token_ttl_seconds: int = 14 * 24 * 3600
-    rate_window_seconds: int = 15 * 60
-    login_failures_per_account: int = 5
-    login_failures_per_ip: int = 20
-    registrations_per_ip: int = 10
-    registrations_per_account: int = 5
+    access_token_ttl_seconds: Positive = 15 * 60
+    refresh_token_ttl_seconds: Positive = 14 * 24 * 3600
+    rate_window_seconds: Positive = 15 * 60
+    login_failures_per_account: Positive = 5
+    login_failures_per_ip: Positive = 20
+    registrations_per_ip: Positive = 10
+    registrations_per_account: Positive = 5
 
 
-def load(env: dict[str, str] | None = None) -> UsersSettings:
+def load(env: Mapping[str, str] | None = None) -> UsersSettings:
     """Read `USERS_*` overrides from the environment; a malformed value stops start-up."""
-    return positive_int_overrides(UsersSettings, "USERS", env)
+    return from_env(UsersSettings, "USERS", env)

@@ -9,16 +9,16 @@ import pytest
 
 from services.common.events import CloudEvent
 from services.common.settings import ConfigError
-from services.notifications.service import (
-    DEFAULT_MAX_ATTEMPTS,
+from services.notifications.rendering import (
     BadEvent,
     Renderer,
     clean_header,
     draft_for,
     event_type,
-    load_config,
     valid_recipient,
 )
+from services.notifications.settings import DEFAULT_MAX_ATTEMPTS
+from services.notifications.settings import load as load_config
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +32,9 @@ def order(**overrides: Any) -> dict[str, Any]:
         "user_id": str(uuid.uuid4()), "user_email": "buyer@example.com",
         "status": "processing", "total": "28.99", "currency": "USD",
         "items": [
-            {"product_id": "p1", "name": "Mug <large> & co", "quantity": 2,
+            {"product_id": str(uuid.uuid4()), "name": "Mug <large> & co", "quantity": 2,
              "unit_price": "12.50", "line_total": "25.00"},
-            {"product_id": "p2", "name": "Beans", "quantity": 1, "unit_price": 3.99,
+            {"product_id": str(uuid.uuid4()), "name": "Beans", "quantity": 1, "unit_price": 3.99,
              "line_total": 3.99},
         ],
         "occurred_at": "2026-01-01T12:00:00Z",
@@ -105,9 +105,16 @@ def test_unusable_recipients_are_refused(address: str | None) -> None:
         valid_recipient(address)
 
 
-def test_recipient_falls_back_to_email_field(renderer: Renderer) -> None:
-    draft = draft_for("order.shipped", order(user_email=None, email="alt@example.com"), renderer)
-    assert draft is not None and draft.recipient == "alt@example.com"
+def test_the_recipient_is_the_one_field_the_contract_names(renderer: Renderer) -> None:
+    # One spelling per field (services.common.contracts.events): `email` is not read as a
+    # second name of an order event's `user_email`, nor `user_email` of a welcome's `email`.
+    with pytest.raises(BadEvent):
+        draft_for("order.shipped", order(user_email=None, email="alt@example.com"), renderer)
+    draft = draft_for("order.shipped", order(email="alt@example.com"), renderer)
+    assert draft is not None and draft.recipient == "buyer@example.com"
+    with pytest.raises(BadEvent):
+        draft_for("user.registered", {"user_id": str(uuid.uuid4()), "name": "N",
+                                      "user_email": "n@example.com"}, renderer)
 
 
 @pytest.mark.parametrize("data", [

@@ -109,23 +109,31 @@ async def test_email_through_the_binding_reaches_the_smtp_sink(
 
 
 async def test_a_workflow_is_scheduled_and_completed_in_the_orders_service(
-        secrets: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+        secrets: dict[str, str], gateway: httpx.AsyncClient, admin_headers: dict[str, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The engine as the orders service uses it: an order's own workflow, seen through the
+    # SDK's client, from scheduled to completed (no workflow exists only for a test).
     from dapr.conf import settings as dapr_settings
     from dapr.ext.workflow import WorkflowStatus
     from dapr.ext.workflow.aio import DaprWorkflowClient
 
-    from tests.conftest import stack
+    from tests.conftest import register_customer, stack
+    from tests.shop import change, create_product, place, wait_order
 
     monkeypatch.setattr(dapr_settings, "DAPR_API_TOKEN", secrets["dapr-api-token"])
     client = DaprWorkflowClient(host="127.0.0.1", port=str(stack.app_by_id("orders").dapr_grpc))
-    instance = f"ping-{uuid.uuid4()}"
-    await client.schedule_new_workflow(workflow="ping", input={"ping": "hello"},
-                                       instance_id=instance)
-    state = await client.wait_for_workflow_completion(instance, timeout_in_seconds=60)
-    assert state is not None
-    assert state.runtime_status == WorkflowStatus.COMPLETED
-    assert state.serialized_output is not None and '"pong": "hello"' in state.serialized_output
-    await client.purge_workflow(instance)
+    product = await create_product(gateway, admin_headers, price="2.50", stock=3)
+    buyer = await register_customer(gateway)
+    order_id = (await place(gateway, buyer, (product, 1)))["id"]
+    await wait_order(gateway, buyer.headers, order_id, {"processing"})
+    state = await client.get_workflow_state(order_id)
+    assert state is not None and state.runtime_status == WorkflowStatus.RUNNING
+    for status in ("shipped", "delivered"):
+        assert (await change(gateway, admin_headers, order_id, status)).status_code in (200, 202)
+        await wait_order(gateway, buyer.headers, order_id, {status})
+    done = await client.wait_for_workflow_completion(order_id, timeout_in_seconds=60)
+    assert done is not None and done.runtime_status == WorkflowStatus.COMPLETED
+    assert done.serialized_output is not None and '"delivered"' in done.serialized_output
 
 
 def test_generated_secrets_file_is_private() -> None:

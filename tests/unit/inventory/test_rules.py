@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
+from services.common.contracts.internal import ReservationLine
 from services.common.settings import ConfigError
 from services.inventory import settings
-from services.inventory.schemas import ReservationLine
 from services.inventory.service import OutOfStock, merge_lines, request_hash
 
 A = uuid.UUID("00000000-0000-0000-0000-00000000000a")

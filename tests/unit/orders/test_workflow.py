@@ -17,10 +17,16 @@ from typing import Any
 
 import pytest
 from dapr.ext.workflow import DaprWorkflowContext
-from dapr.ext.workflow._durabletask import worker
-from dapr.ext.workflow._durabletask.internal import helpers, timer
 
-from services.orders import service, workflow
+from services.orders.checkout import reconciler, workflow
+from services.orders.checkout.sdk import (
+    NonRetryableError,
+    OrchestrationExecutor,
+    Registry,
+    fire_at_is_sentinel,
+    new_timer_fired_event,
+)
+from services.orders.checkout.sdk import history as helpers
 
 ORDER_ID = "6d3f3a3c-7f0b-4a43-9bd4-1df0b2d3b001"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -39,10 +45,10 @@ class Sim:
                  events: list[tuple[str, dict[str, Any]]] | None = None,
                  raise_with: dict[str, list[tuple[str, dict[str, Any]]]] | None = None,
                  fire_long_timers: bool = False, recorded_before_patch: int = 0) -> None:
-        registry = worker._Registry()
+        registry = Registry()
         registry.add_named_orchestrator(
             "order", lambda ctx, inp: workflow.order_workflow(DaprWorkflowContext(ctx), inp))
-        self.executor = worker._OrchestrationExecutor(registry, logging.getLogger("sim"))
+        self.executor = OrchestrationExecutor(registry, logging.getLogger("sim"))
         self.outcomes = outcomes
         self.idle_events = list(events or [])
         self.raise_with = raise_with or {}
@@ -117,11 +123,11 @@ class Sim:
                     if origin:
                         getattr(created.timerCreated, origin).CopyFrom(getattr(ct, origin))
                     history.append(created)
-                    if timer._fire_at_matches_sentinel(ct.fireAt):
+                    if fire_at_is_sentinel(ct.fireAt):
                         continue  # an indefinite wait's placeholder timer never fires
                     fire_at = ct.fireAt.ToDatetime(tzinfo=UTC)
                     if fire_at - self.now < timedelta(hours=1):
-                        new.append(timer.new_timer_fired_event(action.id, ct.fireAt))
+                        new.append(new_timer_fired_event(action.id, ct.fireAt))
                     else:
                         waiting_timers.append((action.id, ct.fireAt))
             if len(new) == 1:  # nothing happened: the workflow waits for the outside world
@@ -129,7 +135,7 @@ class Sim:
                     name, data = self.idle_events.pop(0)
                     new.append(helpers.new_event_raised_event(name, json.dumps(data)))
                 elif self.fire_long_timers and waiting_timers:
-                    new.append(timer.new_timer_fired_event(*waiting_timers[0]))
+                    new.append(new_timer_fired_event(*waiting_timers[0]))
                 else:
                     return {"waiting": True}
         raise AssertionError("the workflow did not finish")
@@ -156,6 +162,7 @@ HAPPY: dict[str, Any] = {
     "reserve_stock": ok({"outcome": "reserved"}),
     "charge_payment": ok({"status": "succeeded", "charge_id": "ch_1", "decline_reason": None,
                           "hold": "confirmed"}),
+    "refund_payment": ok({"status": "succeeded", "refund_id": "re_1"}),
     "set_status": APPLIED,
 }
 
@@ -272,13 +279,13 @@ def test_a_pause_between_retry_rounds_is_announced_so_it_is_not_taken_for_a_stal
     pausing = sorted({s for s in sim.custom_statuses if s and "retrying" in s})
     assert len(pausing) == 1 and "charge_payment" in pausing[0]
     # The reconciler reads it back: the pause of 15 s from T0 ended long ago ...
-    assert service._past_retry_s(SimpleNamespace(serialized_custom_status=pausing[0])) > 3600
+    assert reconciler.past_retry_s(SimpleNamespace(serialized_custom_status=pausing[0])) > 3600
     # ... while a pause that ends in the future keeps the workflow from counting as idle.
-    ahead = json.dumps(service.retry_status("charge_payment",
+    ahead = json.dumps(workflow.retry_status("charge_payment",
                                             datetime.now(UTC) + timedelta(minutes=4)))
-    assert service._past_retry_s(SimpleNamespace(serialized_custom_status=ahead)) < -200
+    assert reconciler.past_retry_s(SimpleNamespace(serialized_custom_status=ahead)) < -200
     for other in (json.dumps("charging"), None, "not json", json.dumps("retrying x until ?")):
-        assert service._past_retry_s(SimpleNamespace(serialized_custom_status=other)) == \
+        assert reconciler.past_retry_s(SimpleNamespace(serialized_custom_status=other)) == \
             float("inf")
 
 
@@ -299,3 +306,12 @@ def test_a_rerun_on_an_order_that_is_no_longer_pending_touches_nothing() -> None
 def test_retry_policies_are_explicit_and_bounded(policy: Any) -> None:
     assert 1 < policy.max_number_of_attempts <= 10
     assert policy.max_retry_interval is not None
+
+
+def test_a_missing_order_fails_its_step_at_once_instead_of_retrying() -> None:
+    def missing(payload: dict[str, Any]) -> Any:
+        raise NonRetryableError("order does not exist")
+
+    sim = Sim({**HAPPY, "reserve_stock": missing})
+    assert sim.run()["reason"] == "inventory_unavailable"
+    assert sim.names.count("reserve_stock") == 1

@@ -8,13 +8,11 @@ from decimal import Decimal
 import msgspec
 import pytest
 
+from services.common.contracts import events
+from services.common.contracts.events import StockChanged
+from services.common.contracts.internal import ProductBatchRequest
 from services.common.errors import InvalidInput
-from services.products.schemas import (
-    BatchRequest,
-    ProductCreate,
-    ProductPatch,
-    stock_changed_from,
-)
+from services.products.schemas import ProductCreate, ProductPatch
 from services.products.service import _edits, parse_price
 
 
@@ -60,15 +58,18 @@ def test_patch_changes_only_what_is_sent_and_can_clear_the_image() -> None:
 def test_batch_request_is_bounded() -> None:
     ids = [str(uuid.uuid4()) for _ in range(501)]
     with pytest.raises(msgspec.ValidationError):
-        msgspec.json.decode(msgspec.json.encode({"ids": ids}), type=BatchRequest)
+        msgspec.json.decode(msgspec.json.encode({"ids": ids}), type=ProductBatchRequest)
 
 
-def test_stock_changed_payload_ignores_what_products_does_not_use() -> None:
+def test_stock_changed_payload_ignores_members_it_does_not_know() -> None:
     pid = uuid.uuid4()
-    event = stock_changed_from({"type": "stock.changed", "product_id": str(pid), "on_hand": 5,
-                                "reserved": 2, "available": 3, "version": 7, "extra": 1})
+    event = events.decode({"type": "stock.changed", "product_id": str(pid), "on_hand": 5,
+                           "reserved": 2, "available": 3, "version": 7, "extra": 1},
+                          StockChanged)
     assert (event.product_id, event.available, event.version) == (pid, 3, 7)
-    without_version = stock_changed_from({"product_id": str(pid), "available": 0})
+    without_version = events.decode({"product_id": str(pid), "on_hand": 0, "reserved": 0,
+                                     "available": 0}, StockChanged)
     assert without_version.version is None
     with pytest.raises(msgspec.ValidationError):
-        stock_changed_from({"product_id": "nope", "available": 1})
+        events.decode({"product_id": "nope", "on_hand": 1, "reserved": 0, "available": 1},
+                      StockChanged)

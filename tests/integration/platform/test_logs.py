@@ -1,4 +1,5 @@
-"""No secret in any log line written during this test run (named zz so it runs late).
+"""No secret in any log line written during this test run (marked to run after every other
+test of the session, whatever the files are called).
 
 Every log of the stack is in .local/logs/ (the apps, their daprd sidecars, PostgreSQL,
 Redis, the SMTP sink). The module records how long each file was when the session was
@@ -14,8 +15,11 @@ import re
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.runs_last
 
 LOGS = ROOT / ".local" / "logs"
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
