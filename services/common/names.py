@@ -17,6 +17,7 @@ ORDERS: Final = "orders"
 PAYMENTS: Final = "payments"
 INVENTORY: Final = "inventory"
 NOTIFICATIONS: Final = "notifications"
+BASKET: Final = "basket"
 
 BACKEND_APPS: Final = (USERS, PRODUCTS, ORDERS, PAYMENTS, INVENTORY, NOTIFICATIONS)
 
@@ -31,6 +32,9 @@ DEAD_LETTER_TOPIC: Final = "deadletter"
 HEADER_USER_ID: Final = "x-user-id"
 HEADER_USER_ROLE: Final = "x-user-role"
 HEADER_USER_EMAIL: Final = "x-user-email"
+# A guest basket's token (POST /api/basket/guest), sent back by the client and passed on
+# by the gateway.
+HEADER_BASKET_TOKEN: Final = "x-basket-token"  # noqa: S105 (a header name)
 # Set by daprd on every call it makes to its app when APP_API_TOKEN is configured.
 HEADER_DAPR_API_TOKEN: Final = "dapr-api-token"  # noqa: S105 (a header name)
 
