@@ -1,0 +1,142 @@
+"""Charts drawn on the server as SVG: no chart library, no script, nothing inline that the
+page's Content-Security-Policy would refuse (colours come from classes in admin.css).
+
+Each function returns the markup of one accessible <svg> (role="img", a <title> and a
+<desc> with the figures), safe to insert into a page: every text is escaped here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from html import escape
+
+from markupsafe import Markup
+
+WIDTH, HEIGHT = 640, 220
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 56, 12, 14, 30
+
+
+def _nice_max(value: float) -> float:
+    """A round upper bound for an axis (1, 2, 2.5, 5 x a power of ten)."""
+    if value <= 0:
+        return 1.0
+    magnitude = 10 ** (len(str(int(value))) - 1)
+    for step in (1, 2, 2.5, 5, 10):
+        if value <= step * magnitude:
+            return float(step * magnitude)
+    return float(10 * magnitude)
+
+
+def _fmt(value: float, money: bool) -> str:
+    if money:
+        return f"${value:,.0f}" if value >= 100 else f"${value:,.2f}".rstrip("0").rstrip(".")
+    return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
+
+
+def _grid(top: float, money: bool, klass: str = "gridline") -> list[str]:
+    plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
+    out = []
+    for i in range(5):
+        value = top * i / 4
+        y = PAD_TOP + plot_h - plot_h * i / 4
+        out.append(f'<line class="{klass}" x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" '
+                   f'y1="{y:.1f}" y2="{y:.1f}"/>')
+        out.append(f'<text class="axis" x="{PAD_LEFT - 6}" y="{y + 4:.1f}" '
+                   f'text-anchor="end">{escape(_fmt(value, money))}</text>')
+    return out
+
+
+def _day_labels(days: Sequence[date], step_x: float) -> list[str]:
+    out = []
+    every = max(1, len(days) // 6)
+    for i, day in enumerate(days):
+        if i % every and i != len(days) - 1:
+            continue
+        x = PAD_LEFT + step_x * (i + 0.5)
+        out.append(f'<text class="axis" x="{x:.1f}" y="{HEIGHT - 10}" '
+                   f'text-anchor="middle">{escape(day.strftime("%d %b"))}</text>')
+    return out
+
+
+def _svg(chart_id: str, title: str, desc: str, body: list[str]) -> Markup:
+    # Every text above went through escape(); the rest are numbers and constants.
+    return Markup(  # noqa: S704
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'aria-labelledby="{chart_id}-t {chart_id}-d" preserveAspectRatio="xMidYMid meet">'
+        f'<title id="{chart_id}-t">{escape(title)}</title>'
+        f'<desc id="{chart_id}-d">{escape(desc)}</desc>{"".join(body)}</svg>')
+
+
+def bars_per_day(chart_id: str, title: str, days: Sequence[date],
+                 values: Sequence[float], *, money: bool = False) -> Markup:
+    """One bar per day; the last (today) stands out."""
+    top = _nice_max(max(values, default=0))
+    plot_w = WIDTH - PAD_LEFT - PAD_RIGHT
+    plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
+    step = plot_w / max(len(days), 1)
+    body = _grid(top, money)
+    for i, (day, value) in enumerate(zip(days, values, strict=True)):
+        h = plot_h * value / top if top else 0
+        x = PAD_LEFT + step * i + step * 0.15
+        y = PAD_TOP + plot_h - h
+        klass = "bar today" if i == len(days) - 1 else "bar"
+        body.append(f'<rect class="{klass}" x="{x:.1f}" y="{y:.1f}" width="{step * 0.7:.1f}" '
+                    f'height="{max(h, 0):.1f}" rx="2"><title>{escape(day.isoformat())}: '
+                    f'{escape(_fmt(value, money))}</title></rect>')
+    body += _day_labels(days, step)
+    total = sum(values)
+    desc = (f"{len(days)} days from {days[0].isoformat()} to {days[-1].isoformat()}; total "
+            f"{_fmt(total, money)}; highest {_fmt(max(values), money)}." if days else "No data.")
+    return _svg(chart_id, title, desc, body)
+
+
+def line_per_day(chart_id: str, title: str, days: Sequence[date],
+                 values: Sequence[Decimal | float], *, money: bool = True) -> Markup:
+    """A line with a shaded area under it, one point per day."""
+    floats = [float(v) for v in values]
+    top = _nice_max(max(floats, default=0))
+    plot_w = WIDTH - PAD_LEFT - PAD_RIGHT
+    plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
+    step = plot_w / max(len(days), 1)
+    points = [(PAD_LEFT + step * (i + 0.5), PAD_TOP + plot_h - plot_h * v / top)
+              for i, v in enumerate(floats)]
+    body = _grid(top, money)
+    if points:
+        line = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+        base = PAD_TOP + plot_h
+        area = f"{points[0][0]:.1f},{base:.1f} {line} {points[-1][0]:.1f},{base:.1f}"
+        body.append(f'<polygon class="area" points="{area}"/>')
+        body.append(f'<polyline class="line" points="{line}"/>')
+        for (x, y), day, v in zip(points, days, floats, strict=True):
+            body.append(f'<circle class="dot" cx="{x:.1f}" cy="{y:.1f}" r="2.5"><title>'
+                        f'{escape(day.isoformat())}: {escape(_fmt(v, money))}</title></circle>')
+    body += _day_labels(days, step)
+    desc = (f"{len(days)} days from {days[0].isoformat()} to {days[-1].isoformat()}; total "
+            f"{_fmt(sum(floats), money)}." if days else "No data.")
+    return _svg(chart_id, title, desc, body)
+
+
+def horizontal_bars(chart_id: str, title: str, rows: Sequence[tuple[str, str, int]]) -> Markup:
+    """Labelled horizontal bars: (label, css class, count)."""
+    row_h, label_w = 30, 110
+    height = PAD_TOP + row_h * max(len(rows), 1) + 6
+    top = max((n for _, _, n in rows), default=0) or 1
+    width = WIDTH - label_w - 60
+    body = []
+    for i, (label, klass, n) in enumerate(rows):
+        y = PAD_TOP + i * row_h
+        w = width * n / top
+        body.append(f'<text class="label" x="{label_w - 8}" y="{y + 17}" '
+                    f'text-anchor="end">{escape(label)}</text>')
+        body.append(f'<rect class="hbar {escape(klass)}" x="{label_w}" y="{y + 4}" '
+                    f'width="{max(w, 1.5):.1f}" height="{row_h - 10}" rx="3"/>')
+        body.append(f'<text class="value" x="{label_w + max(w, 1.5) + 6:.1f}" y="{y + 17}">'
+                    f'{n:,}</text>')
+    desc = "; ".join(f"{label}: {n}" for label, _, n in rows) or "No data."
+    return Markup(  # noqa: S704 (escaped as in _svg)
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" '
+        f'aria-labelledby="{chart_id}-t {chart_id}-d">'
+        f'<title id="{chart_id}-t">{escape(title)}</title>'
+        f'<desc id="{chart_id}-d">{escape(desc)}</desc>{"".join(body)}</svg>')
