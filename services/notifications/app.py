@@ -8,7 +8,7 @@ from litestar import Litestar
 
 from services.common.app import build_app
 from services.common.settings import Settings
-from services.notifications import controllers
+from services.notifications import controllers, redelivery
 from services.notifications import settings as notifications_settings
 from services.notifications.rendering import Renderer
 from services.notifications.service import NotificationsService
@@ -24,7 +24,8 @@ def create_app(settings: Settings) -> Litestar:
         app.state.service = NotificationsService(app.state.db, app.state.sidecar, renderer,
                                                  config)
 
-    return build_app(settings, route_handlers=controllers.ROUTES, migrations=MIGRATIONS,
+    return build_app(settings, migrations=MIGRATIONS,
+                     route_handlers=[*controllers.ROUTES, *redelivery.ROUTES],
                      on_startup=[start], dependencies=controllers.DEPENDENCIES,
                      title="notifications service",
                      description="E-mails for account and order events, and the feed of them.")

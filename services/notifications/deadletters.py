@@ -61,7 +61,10 @@ async def list_page(pool: asyncpg.Pool, *, page: int, page_size: int,
     items = [DeadLetterRead(event_id=r["event_id"], topic=r["topic"], type=r["type"],
                             source=r["source"], data=_json_or_none(r["data"]),
                             deliveries=r["deliveries"], received_at=r["received_at"],
-                            last_received_at=r["last_received_at"]) for r in rows]
+                            last_received_at=r["last_received_at"],
+                            redeliveries=r["redeliveries"],
+                            last_redelivered_at=r["last_redelivered_at"],
+                            last_redelivery_outcome=r["last_redelivery_outcome"]) for r in rows]
     return DeadLetterPage(items=items, total=total, page=page, page_size=page_size)
 
 

@@ -9,7 +9,7 @@ from litestar import Litestar
 
 from services.common.app import build_app
 from services.common.settings import Settings
-from services.orders import controllers
+from services.orders import admin, controllers
 from services.orders.checkout import runtime
 from services.orders.outbox import OUTBOX
 from services.orders.service import OrdersService
@@ -24,7 +24,8 @@ async def start(app: Litestar) -> None:
 
 
 def create_app(settings: Settings) -> Litestar:
-    return build_app(settings, route_handlers=controllers.ROUTES, migrations=MIGRATIONS,
+    return build_app(settings, migrations=MIGRATIONS,
+                     route_handlers=[*controllers.ROUTES, *admin.ROUTES],
                      on_startup=[start], on_shutdown=[runtime.stop], outbox=OUTBOX,
                      title="orders service",
                      description="Orders, their status history and the checkout saga "
