@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from litestar import Controller, Response, get, patch, post
@@ -11,8 +12,10 @@ from litestar.di import Provide
 from litestar.params import Parameter
 
 from services.common.auth import Identity, provide_identity
+from services.common.errors import InvalidInput
 from services.orders.schemas import OrderCreate, OrderPage, OrderRead, OrderStatusUpdate, Status
 from services.orders.service import OrdersService
+from services.orders.status_requests import Shipment
 
 IdempotencyKey = Annotated[
     str | None,
@@ -53,10 +56,20 @@ class OrderController(Controller):
     async def list_orders(self, identity: Identity, service: OrdersService,
                           page: Annotated[int, Parameter(ge=1, le=100_000)] = 1,
                           page_size: Annotated[int, Parameter(ge=1, le=100)] = 20,
-                          status: Status | None = None) -> OrderPage:
-        """The caller's orders, newest first (admins: everyone's)."""
+                          status: Status | None = None,
+                          from_: Annotated[date | None, Parameter(
+                              query="from", description="Placed on or after (UTC day)")] = None,
+                          to: Annotated[date | None, Parameter(
+                              description="Placed on or before (UTC day)")] = None,
+                          user_id: Annotated[uuid.UUID | None, Parameter(
+                              description="Admins: one customer's orders")] = None,
+                          ) -> OrderPage:
+        """The caller's orders, newest first (admins: everyone's, or one customer's)."""
+        since = datetime.combine(from_, time.min, UTC) if from_ else None
+        until = datetime.combine(to + timedelta(days=1), time.min, UTC) if to else None
         return await service.list_orders(identity, page=page, page_size=page_size,
-                                          status=status)
+                                          status=status, since=since, until=until,
+                                          user_id=user_id)
 
     @get("/{order_id:uuid}")
     async def read(self, order_id: uuid.UUID, identity: Identity,
@@ -75,7 +88,15 @@ class OrderController(Controller):
         refunds and releases stock on a cancel). The answer waits a few seconds for that:
         200 with the new status once applied, 202 with the current order if still applying.
         """
-        order, applied = await service.request_status(identity, order_id, data.status)
+        shipment = None
+        if data.carrier is not None or data.tracking_number is not None:
+            if data.status != "shipped":
+                raise InvalidInput("carrier and tracking_number go only with status shipped",
+                                   errors=[{"field": "carrier",
+                                            "message": "only with status shipped"}])
+            shipment = Shipment(carrier=data.carrier, tracking_number=data.tracking_number)
+        order, applied = await service.request_status(identity, order_id, data.status,
+                                                      shipment)
         return Response(order, status_code=200 if applied else 202)
 
 

@@ -17,7 +17,7 @@ import asyncpg
 
 from services.common.contracts.events import EventType, OrderEvent, OrderLine
 from services.common.errors import Conflict, Forbidden, NotFound
-from services.orders import repository
+from services.orders import repository, status_requests
 from services.orders.outbox import OUTBOX
 
 EVENT_FOR_STATUS: dict[str, EventType] = {
@@ -62,7 +62,8 @@ def event_payload(order: Mapping[str, Any], items: Sequence[Mapping[str, Any]],
         items=[OrderLine(product_id=i["product_id"], name=i["name"], quantity=i["quantity"],
                          unit_price=i["unit_price"], line_total=i["line_total"])
                for i in items],
-        occurred_at=at, reason=reason or None)
+        occurred_at=at, reason=reason or None, carrier=order.get("carrier"),
+        tracking_number=order.get("tracking_number"))
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,8 @@ async def transition(pool: asyncpg.Pool, order_id: uuid.UUID, to: str, expected:
     """
     at = datetime.now(UTC)
     async with pool.acquire() as conn, conn.transaction():
+        # Who asked (the audit actor) and a shipment's carrier and tracking number.
+        await status_requests.apply(conn, order_id, to, reason)
         row = await repository.update_status(conn, order_id, to, expected, reason, at)
         if row is None:
             current = await repository.get_status(conn, order_id)

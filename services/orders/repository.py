@@ -50,7 +50,7 @@ class NewOrder:
 # The columns of an order row, as every read of one returns them.
 ORDER_COLUMNS = ("id, user_id, user_email, status, cancel_reason, currency, total, payment_method,"
                  " shipping_address::text AS shipping_address, charge_id, refund_id, request_hash,"
-                 " created_at, updated_at")
+                 " created_at, updated_at, carrier, tracking_number")
 
 async def insert_order(conn: Conn, order: NewOrder) -> bool:
     """Insert the order, its lines, its first history row and its `order.created` outbox row,
@@ -113,18 +113,23 @@ async def get_status(conn: Conn, order_id: uuid.UUID) -> str | None:
     return status
 
 
+_LIST_WHERE = ("($1::uuid IS NULL OR user_id = $1) AND ($2::text IS NULL OR status = $2)"
+               " AND ($3::timestamptz IS NULL OR created_at >= $3)"
+               " AND ($4::timestamptz IS NULL OR created_at < $4)")
+
+
 async def list_orders(conn: Conn, *, owner: uuid.UUID | None, status: str | None, limit: int,
-                      offset: int) -> tuple[list[asyncpg.Record], int]:
-    """A page of orders, newest first; `owner` None means every customer's (admins)."""
+                      offset: int, since: datetime | None = None,
+                      until: datetime | None = None) -> tuple[list[asyncpg.Record], int]:
+    """A page of orders, newest first; `owner` None means every customer's (admins);
+    `since` (inclusive) and `until` (exclusive) bound when they were placed."""
     total: int = await conn.fetchval(
-        "SELECT count(*) FROM orders"
-        " WHERE ($1::uuid IS NULL OR user_id = $1) AND ($2::text IS NULL OR status = $2)",
-        owner, status)
+        f"SELECT count(*) FROM orders WHERE {_LIST_WHERE}",  # noqa: S608 (constant)
+        owner, status, since, until)
     rows = await conn.fetch(
-        f"SELECT {ORDER_COLUMNS} FROM orders"  # noqa: S608 (constant columns)
-        " WHERE ($1::uuid IS NULL OR user_id = $1) AND ($2::text IS NULL OR status = $2)"
-        " ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4",
-        owner, status, limit, offset)
+        f"SELECT {ORDER_COLUMNS} FROM orders WHERE {_LIST_WHERE}"  # noqa: S608 (constants)
+        " ORDER BY created_at DESC, id DESC LIMIT $5 OFFSET $6",
+        owner, status, since, until, limit, offset)
     return list(rows), total
 
 

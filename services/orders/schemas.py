@@ -19,6 +19,9 @@ MAX_LINES = 50
 MAX_QUANTITY = 1000
 
 Text200 = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+# A carrier's name or a tracking number: one line of printable text.
+ShipmentText = Annotated[str, msgspec.Meta(min_length=1, max_length=100,
+                                           pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 class OrderLineCreate(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -50,9 +53,12 @@ class OrderCreate(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 class OrderStatusUpdate(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """Body of PATCH /api/orders/{id}/status."""
+    """Body of PATCH /api/orders/{id}/status; `carrier` and `tracking_number` (optional)
+    only with `shipped`: the shopper then sees them, and the shipping e-mail carries them."""
 
     status: Status
+    carrier: ShipmentText | None = None
+    tracking_number: ShipmentText | None = None
 
 
 class OrderItemRead(msgspec.Struct, frozen=True):
@@ -84,6 +90,13 @@ class OrderRead(msgspec.Struct, frozen=True):
     history: list[StatusEntry]
     created_at: datetime
     updated_at: datetime
+    user_email: str | None = None
+    # Set once shipped, when the admin gave them.
+    carrier: str | None = None
+    tracking_number: str | None = None
+    # The payment: the charge once paid, the refund once refunded.
+    charge_id: str | None = None
+    refund_id: str | None = None
 
 
 class OrderPage(msgspec.Struct, frozen=True):

@@ -27,7 +27,7 @@ from services.common.dapr import Sidecar
 from services.common.errors import Conflict, NotFound, Unavailable
 from services.common.money import fmt
 from services.common.outbox import encode_payload
-from services.orders import idempotency, lifecycle, pricing, repository
+from services.orders import idempotency, lifecycle, pricing, repository, status_requests
 from services.orders.checkout import client, reconciler
 from services.orders.checkout.client import WorkflowClient
 from services.orders.checkout.payloads import StatusRequest
@@ -66,6 +66,9 @@ def _to_read(row: asyncpg.Record, items: list[asyncpg.Record],
         history=[StatusEntry(status=h["status"], at=h["at"], reason=h["reason"])
                  for h in history],
         created_at=row["created_at"], updated_at=row["updated_at"],
+        user_email=row["user_email"], carrier=row["carrier"],
+        tracking_number=row["tracking_number"], charge_id=row["charge_id"],
+        refund_id=row["refund_id"],
     )
 
 
@@ -101,10 +104,14 @@ class OrdersService:
             return (await _hydrate(conn, [row]))[0]
 
     async def list_orders(self, identity: Identity, *, page: int, page_size: int,
-                   status: str | None) -> OrderPage:
+                          status: str | None, since: datetime | None = None,
+                          until: datetime | None = None,
+                          user_id: uuid.UUID | None = None) -> OrderPage:
+        """Newest first: the caller's orders; an admin's are everyone's, or `user_id`'s."""
+        owner = (user_id if identity.is_admin else identity.user_id)
         async with self.pool.acquire() as conn:
             rows, total = await repository.list_orders(
-                conn, owner=None if identity.is_admin else identity.user_id, status=status,
+                conn, owner=owner, status=status, since=since, until=until,
                 limit=page_size, offset=(page - 1) * page_size)
             return OrderPage(items=await _hydrate(conn, rows), total=total, page=page,
                              page_size=page_size)
@@ -177,8 +184,9 @@ class OrdersService:
             return Created(order=(await _hydrate(conn, [fresh]))[0], replayed=True)
 
     # -- status requests -----------------------------------------------------------------------
-    async def request_status(self, identity: Identity, order_id: uuid.UUID,
-                             target: str) -> tuple[OrderRead, bool]:
+    async def request_status(self, identity: Identity, order_id: uuid.UUID, target: str,
+                             shipment: status_requests.Shipment | None = None,
+                             ) -> tuple[OrderRead, bool]:
         """Raise the requested change into the order's workflow and wait briefly for it.
 
         Returns the order and whether the change is already visible (200) or still being
@@ -191,6 +199,8 @@ class OrdersService:
             raise NotFound(f"No order {order_id}")
         current: str = row["status"]
         lifecycle.can_request(current, target, is_admin=identity.is_admin)
+        async with self.pool.acquire() as conn:  # who asked: read back by the transition
+            await status_requests.record(conn, order_id, target, identity, shipment)
         request = StatusRequest(by="customer" if row["user_id"] == identity.user_id else "admin",
                                 user_id=str(identity.user_id))
         try:

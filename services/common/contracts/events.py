@@ -55,7 +55,8 @@ class OrderLine(msgspec.Struct, kw_only=True, frozen=True):
 
 class OrderEvent(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     """order.created / confirmed / cancelled / shipped / delivered: the whole order as it
-    is after the step. `reason` only on order.cancelled (a CancelReason)."""
+    is after the step. `reason` only on order.cancelled (a CancelReason); `carrier` and
+    `tracking_number` from order.shipped on, when the admin who shipped it gave them."""
 
     order_id: uuid.UUID
     user_id: uuid.UUID
@@ -66,6 +67,8 @@ class OrderEvent(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     items: list[OrderLine]
     occurred_at: datetime
     reason: str | None = None
+    carrier: str | None = None
+    tracking_number: str | None = None
 
 
 # -- topic `users` ---------------------------------------------------------------------------------
