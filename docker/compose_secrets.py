@@ -46,6 +46,11 @@ def main() -> None:
         os.chown(tmp, DAPRD_UID, DAPRD_UID)
     tmp.replace(target)
     print(f"wrote {len(secrets)} secrets to {target}: {', '.join(sorted(secrets))}")
+    # The `media` volume (product pictures, components/media.yaml) is mounted below this
+    # folder; the sidecars that write it run as the daprd image's user.
+    media = target.parent / "media"
+    if media.is_dir() and os.geteuid() == 0:
+        os.chown(media, DAPRD_UID, DAPRD_UID)
 
 
 if __name__ == "__main__":

@@ -103,13 +103,16 @@ def build_app(
     description: str = "",
     liveness_path: str = "/health",
     outbox: Outbox | None = None,
+    exception_handlers: dict[Any, Any] | None = None,
+    template_config: Any = None,
 ) -> Litestar:
     """Create the Litestar app of one service.
 
     `migrations` names the folder of SQL files; with it, the lifespan reads the DSN
     `<app_id>-db-dsn` from the secret store through the sidecar, opens a pool and migrates.
     With `outbox`, the lifespan runs its Drainer (app.state.outbox_drainer) after the start
-    hooks and stops it before the stop hooks.
+    hooks and stops it before the stop hooks. `exception_handlers` override the problem+json
+    ones (the web app answers with pages); `template_config` is Litestar's.
     """
     app_logging.configure(settings.app_id, settings.log_level)
 
@@ -168,7 +171,8 @@ def build_app(
         lifespan=[lifespan],
         dependencies={"sidecar": Provide(provide_sidecar, sync_to_thread=False),
                       "db": Provide(provide_db, sync_to_thread=False), **(dependencies or {})},
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={**EXCEPTION_HANDLERS, **(exception_handlers or {})},
+        template_config=template_config,
         middleware=[context, prometheus.middleware, audit.ActorMiddleware],
         openapi_config=OpenAPIConfig(title=title or f"{settings.app_id} service",
                                      version="0.1.0", description=description,

@@ -8,6 +8,8 @@ CACHE: Final = "cache"
 PUBSUB: Final = "pubsub"
 SECRETSTORE: Final = "secretstore"
 EMAIL: Final = "email"
+# Product pictures (an output binding: local storage locally, any blob store elsewhere).
+MEDIA: Final = "media"
 
 # App ids (the folder name under services/, the run-file appID, the compose service ...)
 GATEWAY: Final = "gateway"
@@ -17,6 +19,8 @@ ORDERS: Final = "orders"
 PAYMENTS: Final = "payments"
 INVENTORY: Final = "inventory"
 NOTIFICATIONS: Final = "notifications"
+# The storefront: every path outside /api, /health, /docs, /openapi.json (gateway -> web).
+WEB: Final = "web"
 BASKET: Final = "basket"
 
 BACKEND_APPS: Final = (USERS, PRODUCTS, ORDERS, PAYMENTS, INVENTORY, NOTIFICATIONS)

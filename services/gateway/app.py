@@ -6,6 +6,7 @@ import asyncio
 import os
 from typing import Any
 
+import msgspec
 from litestar import Litestar, MediaType, asgi, get
 from litestar.datastructures import State
 from litestar.response import Response
@@ -14,9 +15,9 @@ from litestar.types import Receive, Scope, Send
 
 from services.common.app import build_app
 from services.common.dapr import Sidecar
-from services.common.names import BACKEND_APPS
+from services.common.names import BACKEND_APPS, WEB
 from services.common.settings import Settings
-from services.gateway import edgecache, openapi, ratelimit
+from services.gateway import edgecache, openapi, ratelimit, web
 from services.gateway.auth import Authenticator
 from services.gateway.proxy import Proxy
 
@@ -24,6 +25,7 @@ API_INFO = {
     "name": "ecommerce-dapr",
     "version": "0.1.0",
     "services": {app: f"/api/{app}" for app in BACKEND_APPS},
+    "shop": "/",
     "health": "/health",
     "docs": "/docs",
     "openapi": "/openapi.json",
@@ -38,21 +40,16 @@ async def aggregated_health(sidecar: Sidecar) -> tuple[bool, dict[str, str]]:
             return app_id, "down"
         return app_id, "ok" if r.status_code == 200 else "down"
 
-    results = dict(await asyncio.gather(*(check(a) for a in BACKEND_APPS)))
+    results = dict(await asyncio.gather(*(check(a) for a in (*BACKEND_APPS, WEB))))
     return all(v == "ok" for v in results.values()), results
 
 
 def create_app(settings: Settings) -> Litestar:
-    proxy = Proxy()
+    proxy = Proxy(info=msgspec.json.encode(API_INFO))
 
     @asgi("/api", is_mount=True, copy_scope=False)
     async def api(scope: Scope, receive: Receive, send: Send) -> None:
         await proxy(scope, receive, send)
-
-    @get("/", sync_to_thread=False)
-    def index() -> dict[str, Any]:
-        """API information."""
-        return API_INFO
 
     @get("/health")
     async def health(state: State) -> Response[dict[str, Any]]:
@@ -96,7 +93,9 @@ def create_app(settings: Settings) -> Litestar:
     async def stop(app: Litestar) -> None:
         await app.state.ratelimiter.aclose()
 
-    return build_app(settings, route_handlers=[api, index, health, openapi_json, docs,
-                                               docs_init, assets], guarded=False,
-                     liveness_path="/health/live",
-                     on_startup=[start], on_shutdown=[stop], title="ecommerce API gateway")
+    app = build_app(settings, route_handlers=[api, health, openapi_json, docs, docs_init,
+                                              assets], guarded=False,
+                    liveness_path="/health/live",
+                    on_startup=[start], on_shutdown=[stop], title="ecommerce API gateway")
+    web.mount(app)  # every other path: the storefront
+    return app

@@ -74,7 +74,7 @@ def gateway_paths(services: tuple[str, ...]) -> dict[str, Any]:
     status_map = {"type": "object", "additionalProperties": {"type": "string",
                                                                "enum": ["ok", "down"]}}
     paths: dict[str, Any] = {
-        "/": {"get": {"summary": "API information", "operationId": "GatewayInfo",
+        "/api": {"get": {"summary": "API information", "operationId": "GatewayInfo",
                       "tags": ["gateway"],
                       "responses": {"200": _json_ok("Name, version and service prefixes",
                                                     {"type": "object"})}}},

@@ -19,6 +19,7 @@ bench/bench_gateway.py; see bench/README.md).
 
 from __future__ import annotations
 
+import hmac
 import re
 import time
 import uuid
@@ -40,7 +41,13 @@ from services.common.errors import (
     Unavailable,
     problem,
 )
-from services.common.names import BACKEND_APPS, HEADER_CACHE_VERSION, HEADER_CLIENT_IP
+from services.common.names import (
+    BACKEND_APPS,
+    HEADER_CACHE_VERSION,
+    HEADER_CLIENT_IP,
+    HEADER_DAPR_API_TOKEN,
+    WEB,
+)
 from services.gateway.auth import Authenticator
 from services.gateway.edgecache import LOOKUPS as EDGE_LOOKUPS
 from services.gateway.edgecache import EdgeCache, wants_bypass
@@ -122,8 +129,30 @@ async def _read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
+def shopper_address(scope: Scope, app_api_token: str | None) -> str | None:
+    """The shopper's address on a call the `web` app made through this gateway's sidecar.
+
+    daprd appends its own host to X-Forwarded-For, so the web app names the shopper in
+    `x-client-ip`; that is believed only on a call carrying this app's APP_API_TOKEN (which
+    only its own daprd sends) from the `web` app id, and ignored on any other request.
+    """
+    if not app_api_token:
+        return None
+    headers = dict(scope["headers"])
+    token = headers.get(HEADER_DAPR_API_TOKEN.encode())
+    if token is None or headers.get(b"dapr-caller-app-id") != WEB.encode():
+        return None
+    if not hmac.compare_digest(token, app_api_token.encode()):
+        return None
+    ip = headers.get(HEADER_CLIENT_IP.encode())
+    return ip.decode("latin-1") if ip else None
+
+
 class Proxy:
-    """ASGI app for everything under /api."""
+    """ASGI app for everything under /api (`GET /api` itself: the API information)."""
+
+    def __init__(self, info: bytes = b"{}") -> None:
+        self.info = info
 
     # The sidecar client, authenticator, rate limiter and edge cache are read from the app
     # state per request: they are created in the lifespan (services.gateway.app).
@@ -142,7 +171,11 @@ class Proxy:
         state = scope["app"].state
         # The caller's address (after uvicorn's trusted-proxy X-Forwarded-For handling).
         client = scope.get("client")
-        client_ip = client[0] if client else "unknown"
+        client_ip = shopper_address(scope, state.settings.app_api_token) or (
+            client[0] if client else "unknown")
+        if path in ("/api", "/api/") and method == "GET":
+            await self._send(send, 200, [(b"content-type", b"application/json")], self.info)
+            return
         limiter: RateLimiter = state.ratelimiter
         await limiter.check(client_ip, method, path)
         parts = path.split("/", 3)  # ['', 'api', '<service>', rest]

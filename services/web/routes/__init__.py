@@ -1,0 +1,1 @@
+"""The storefront's routes, one module per area; each exports ROUTES."""
