@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 SECRET_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)+$")
-DAPRD_UID = 65532  # the distroless `nonroot` user of the daprio/daprd image
+DAPRD_UID = 65532  # the distroless `nonroot` user of the daprd image (docker/daprd.Dockerfile)
 
 
 def collect(env: dict[str, str]) -> dict[str, str]:

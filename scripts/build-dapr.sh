@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Builds daprd, placement and scheduler of the pinned Dapr release from the Go module
 # proxy into .local/dapr/.dapr/bin (the layout the Dapr CLI expects under its runtime
-# path). Rebuilds only when the pinned version or dapr/runtime/ changes.
+# path), or into the folder given as the only argument (docker/daprd.Dockerfile, the
+# tests). Rebuilds only when the pinned version or dapr/runtime/ changes. Static binaries
+# (CGO_ENABLED=0): the local stack runs the very binary the distroless image ships.
+# Needs Go and git only (the golang image has no python).
 #
 # Why a copy of the dapr module: cmd/daprd/components has one file built without
 # build tags that panics on purpose (zz_notag.go). `go build -overlay` may not touch the
@@ -11,10 +14,16 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=versions.env
 source "$ROOT/scripts/versions.env"
-OUT="$ROOT/.local/dapr/.dapr/bin"
-WORK="$ROOT/.local/dapr-build"
+export CGO_ENABLED=0
+if [[ $# -ge 1 ]]; then
+  mkdir -p "$1"; OUT=$(cd "$1" && pwd)
+  WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT
+else
+  OUT="$ROOT/.local/dapr/.dapr/bin"
+  WORK="$ROOT/.local/dapr-build"
+fi
 STAMP="$OUT/.stamp"
-want="dapr=$DAPR_RUNTIME_VERSION $(cat "$ROOT"/dapr/runtime/go.mod "$ROOT"/dapr/runtime/go.sum "$ROOT"/dapr/runtime/components/*.go "$ROOT"/dapr/runtime/cmd/*/*.go "$ROOT"/dapr/runtime/patches/*.patch | sha256sum | cut -c1-16)"
+want="dapr=$DAPR_RUNTIME_VERSION static $(cat "$ROOT"/dapr/runtime/go.mod "$ROOT"/dapr/runtime/go.sum "$ROOT"/dapr/runtime/components/*.go "$ROOT"/dapr/runtime/cmd/*/*.go "$ROOT"/dapr/runtime/patches/*.patch | sha256sum | cut -c1-16)"
 if [[ -x "$OUT/daprd" && -x "$OUT/placement" && -x "$OUT/scheduler" && -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
   echo "dapr runtime $DAPR_RUNTIME_VERSION: up to date ($OUT)"
   exit 0
@@ -27,7 +36,8 @@ start=$(date +%s)
 rm -rf "$WORK"; mkdir -p "$WORK" "$OUT"
 cp -r "$ROOT/dapr/runtime" "$WORK/module"
 cd "$WORK/module"
-src=$(go mod download -json "github.com/dapr/dapr@v$DAPR_RUNTIME_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+go mod download "github.com/dapr/dapr"
+src=$(go list -m -f '{{.Dir}}' "github.com/dapr/dapr")
 cp -r "$src" "$WORK/dapr-src"
 chmod -R u+w "$WORK/dapr-src"
 printf '// Emptied by scripts/build-dapr.sh: components are registered by dapr/runtime/components.\npackage components\n' \

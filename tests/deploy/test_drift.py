@@ -4,7 +4,8 @@ Every service under services/ (its folder name is its app id, its `serve(...)` c
 port) appears with that id and port in dapr/dapr.yaml, docker-compose.yml, tye.yaml, k8s/ and
 the Helm values; every Dapr resource of components/ has its Kubernetes counterpart with the
 same name and spec; the Dapr Configurations agree everywhere but for name resolution; one
-daprd version (scripts/versions.env) everywhere, and the PostgreSQL/Redis majors too."""
+daprd everywhere, the project's patched build (scripts/versions.env DAPRD_IMAGE), and the
+PostgreSQL/Redis majors too."""
 
 from __future__ import annotations
 
@@ -22,12 +23,6 @@ APPS = service_apps()
 
 def strip_nr(spec: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in spec.items() if k != "nameResolution"}
-
-
-def image_tag(image: str, repo: str) -> str | None:
-    if image.split(":")[0] == repo:
-        return image.split(":", 1)[1]
-    return None
 
 
 def test_run_file_matches_services() -> None:
@@ -209,29 +204,73 @@ def all_images(docs: list[dict[str, Any]]) -> list[str]:
     return images
 
 
-def test_one_dapr_version_everywhere(compose: dict[str, Any],
-                                     plain_docs: list[dict[str, Any]],
-                                     rendered_default: list[dict[str, Any]]) -> None:
-    want = versions()["DAPR_RUNTIME_VERSION"]
+def test_one_patched_daprd_everywhere(compose: dict[str, Any],
+                                      plain_docs: list[dict[str, Any]],
+                                      rendered_default: list[dict[str, Any]],
+                                      rendered_production: list[dict[str, Any]]) -> None:
+    """Every flavour runs the project's daprd image (docker/daprd.Dockerfile) at the one tag
+    of scripts/versions.env: compose for daprd, placement and scheduler, the manifests and
+    both chart renderings for the injected sidecar."""
+    v = versions()
+    want = v["DAPR_RUNTIME_VERSION"]
     go_mod = (ROOT / "dapr" / "runtime" / "go.mod").read_text()
     assert re.search(rf"^\s*github\.com/dapr/dapr v{re.escape(want)}$", go_mod, re.M)
-    found: dict[str, set[str]] = {}
-    sources = {"docker-compose.yml": [s["image"] for s in compose["services"].values()
-                                      if "image" in s],
-               "k8s/": all_images(plain_docs), "helm": all_images(rendered_default)}
-    for where, images in sources.items():
-        for image in images:
-            for repo in ("daprio/daprd", "daprio/placement", "daprio/scheduler"):
-                tag = image_tag(image, repo)
-                if tag is not None:  # every image, not only the last of each kind
-                    found.setdefault(f"{where} {repo}", set()).add(tag)
-    assert {k for k in found if "daprd" in k} == {
-        "docker-compose.yml daprio/daprd", "k8s/ daprio/daprd", "helm daprio/daprd"}
-    assert "docker-compose.yml daprio/placement" in found
-    assert "docker-compose.yml daprio/scheduler" in found
-    assert set().union(*found.values()) == {want}, found
+    image = f"{v['DAPRD_IMAGE']}:{v['DAPRD_IMAGE_TAG']}"
+    services = compose["services"]
+    runtime = {name: s["image"] for name, s in services.items()
+               if s.get("command") and s["command"][0] in ("/daprd", "/placement", "/scheduler")}
+    assert {s["command"][0] for n, s in services.items() if n in runtime} == {
+        "/daprd", "/placement", "/scheduler"}
+    assert set(runtime.values()) == {image}, runtime
+    assert all(services[n]["build"]["dockerfile"] == "docker/daprd.Dockerfile" for n in runtime)
+    for where, docs in {"k8s/": plain_docs, "helm": rendered_default,
+                        "helm (production values)": rendered_production}.items():
+        pods = {d["metadata"]["name"]: d["spec"]["template"]["metadata"].get("annotations", {})
+                for d in docs if d["kind"] == "Deployment"}
+        sidecars = {name: ann.get("dapr.io/sidecar-image") for name, ann in pods.items()
+                    if "dapr.io/app-id" in ann}
+        assert sidecars and set(sidecars) <= set(APPS), where  # all: test_*_match_services
+        assert set(sidecars.values()) == {image}, (where, sidecars)
     values = yaml.safe_load((CHART / "values.yaml").read_text())
-    assert values["dapr"]["sidecarImage"] == f"daprio/daprd:{want}"
+    assert values["dapr"]["sidecarImage"] == image
+    # Tye runs daprd through the Dapr CLI: its runtime path must be the local build's.
+    assert "DAPR_RUNTIME_PATH=$PWD/.local/dapr tye run" in (ROOT / "tye.yaml").read_text()
+    assert 'OUT="$ROOT/.local/dapr/.dapr/bin"' in (
+        ROOT / "scripts" / "build-dapr.sh").read_text()
+
+
+STOCK_RUNTIME = re.compile(r"daprio/(daprd|placement|scheduler)\b")
+
+
+def flavour_files() -> list[Path]:
+    trees = [ROOT / "k8s", ROOT / "docker", ROOT / ".github" / "workflows"]
+    return sorted([ROOT / "docker-compose.yml", ROOT / "tye.yaml",
+                   *(p for tree in trees for p in tree.rglob("*") if p.is_file())])
+
+
+def test_no_flavour_names_a_stock_dapr_image() -> None:
+    """The released daprio/* images lack dapr/runtime/patches (a crash can strand workflows):
+    no deployment file, template, value or workflow may name one, not even as an override."""
+    files = flavour_files()
+    assert ROOT / "k8s" / "helm" / "ecommerce" / "values.yaml" in files
+    found = [f"{p.relative_to(ROOT)}: {m.group(0)}" for p in files
+             for m in STOCK_RUNTIME.finditer(p.read_text(errors="replace"))]
+    assert not found, found
+
+
+def test_stock_image_check_can_fail() -> None:
+    assert STOCK_RUNTIME.search("        dapr.io/sidecar-image: daprio/daprd:1.18.2")
+    assert STOCK_RUNTIME.search("    image: daprio/placement:1.18.2")
+    assert not STOCK_RUNTIME.search("image: ghcr.io/ecommerce-dapr/ecommerce-daprd:1.18.2")
+
+
+def test_daprd_image_tag_is_version_and_patch_level() -> None:
+    v = versions()
+    tag = re.fullmatch(rf"{re.escape(v['DAPR_RUNTIME_VERSION'])}-ecommerce\.(\d+)",
+                       v["DAPRD_IMAGE_TAG"])
+    assert tag, "DAPRD_IMAGE_TAG is <DAPR_RUNTIME_VERSION>-ecommerce.<patch level>"
+    patches = list((ROOT / "dapr" / "runtime" / "patches").glob("*.patch"))
+    assert int(tag.group(1)) >= len(patches), "a new patch raises the patch level"
 
 
 def test_postgres_and_redis_majors(compose: dict[str, Any], plain_docs: list[dict[str, Any]],
