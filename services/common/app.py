@@ -24,7 +24,7 @@ from services.common import logging as app_logging
 from services.common.auth import provide_admin, provide_identity
 from services.common.dapr import Sidecar
 from services.common.errors import EXCEPTION_HANDLERS, problem
-from services.common.names import GATEWAY, HEADER_DAPR_API_TOKEN, SECRETSTORE
+from services.common.names import HEADER_DAPR_API_TOKEN, SECRETSTORE
 from services.common.outbox import Drainer, Outbox
 from services.common.settings import Settings
 
@@ -99,6 +99,7 @@ def build_app(
     on_shutdown: Sequence[Hook] = (),
     dependencies: dict[str, Provide] | None = None,
     guarded: bool = True,
+    start_traces: bool = False,
     title: str | None = None,
     description: str = "",
     liveness_path: str = "/health",
@@ -113,6 +114,9 @@ def build_app(
     With `outbox`, the lifespan runs its Drainer (app.state.outbox_drainer) after the start
     hooks and stops it before the stop hooks. `exception_handlers` override the problem+json
     ones (the web app answers with pages); `template_config` is Litestar's.
+    `guarded` refuses calls that did not come through this app's sidecar (SidecarOnlyGuard);
+    `start_traces` starts a trace for a request that carries none (an app clients reach
+    directly); `liveness_path` moves the liveness probe off `/health`.
     """
     app_logging.configure(settings.app_id, settings.log_level)
 
@@ -165,7 +169,7 @@ def build_app(
     from litestar.middleware import DefineMiddleware as _Define
 
     context = _Define(telemetry.RequestContextMiddleware,
-                      start_traces=settings.app_id == GATEWAY)
+                      start_traces=start_traces)
     app = Litestar(
         route_handlers=[health, ready, MetricsController, *route_handlers],
         lifespan=[lifespan],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import Any
 
 import msgspec
@@ -18,6 +17,7 @@ from services.common.dapr import Sidecar
 from services.common.names import BACKEND_APPS, WEB
 from services.common.settings import Settings
 from services.gateway import edgecache, openapi, ratelimit, web
+from services.gateway import settings as gateway_settings
 from services.gateway.auth import Authenticator
 from services.gateway.proxy import Proxy
 
@@ -80,22 +80,23 @@ def create_app(settings: Settings) -> Litestar:
     assets = create_static_files_router(
         path="/docs/assets", directories=[openapi.SWAGGER_STATIC], include_in_schema=False,
         cache_control=None)
-    limits = ratelimit.load_settings()  # fails fast on a malformed RATE_LIMIT_* variable
-    edge = edgecache.load_settings(os.environ)
+    conf = gateway_settings.load()  # a malformed variable stops start-up
+    limits = ratelimit.from_settings(conf)
+    edge = edgecache.from_settings(conf)
 
     async def start(app: Litestar) -> None:
         app.state.authenticator = Authenticator(app.state.sidecar)
         app.state.ratelimiter = ratelimit.RateLimiter(app.state.sidecar, limits)
         app.state.edgecache = edgecache.EdgeCache(edge)
         app.state.openapi = openapi.OpenAPIAggregator(
-            app.state.sidecar, ttl=float(os.environ.get("OPENAPI_TTL_SECONDS", "60")))
+            app.state.sidecar, ttl=conf.openapi_ttl_seconds)
 
     async def stop(app: Litestar) -> None:
         await app.state.ratelimiter.aclose()
 
     app = build_app(settings, route_handlers=[api, health, openapi_json, docs, docs_init,
                                               assets], guarded=False,
-                    liveness_path="/health/live",
+                    liveness_path="/health/live", start_traces=True,
                     on_startup=[start], on_shutdown=[stop], title="ecommerce API gateway")
     web.mount(app)  # every other path: the storefront
     return app

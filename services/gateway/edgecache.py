@@ -35,7 +35,8 @@ from prometheus_client import Counter
 from services.common.dapr import Sidecar
 from services.common.errors import DomainError
 from services.common.names import CACHE
-from services.common.settings import ConfigError
+from services.gateway import settings as gateway_settings
+from services.gateway.settings import GatewaySettings
 
 log = structlog.get_logger(__name__)
 
@@ -55,16 +56,14 @@ class EdgeCacheSettings:
     ttl: float = DEFAULT_TTL
 
 
+def from_settings(conf: GatewaySettings) -> EdgeCacheSettings:
+    return EdgeCacheSettings(max_bytes=conf.edge_cache_max_bytes,
+                             ttl=conf.edge_cache_ttl_seconds)
+
+
 def load_settings(env: Mapping[str, str]) -> EdgeCacheSettings:
-    try:
-        max_bytes = int(env.get("EDGE_CACHE_MAX_BYTES", DEFAULT_MAX_BYTES))
-        ttl = float(env.get("EDGE_CACHE_TTL_SECONDS", DEFAULT_TTL))
-    except ValueError:
-        raise ConfigError("EDGE_CACHE_MAX_BYTES must be an integer and "
-                          "EDGE_CACHE_TTL_SECONDS a number") from None
-    if max_bytes < 0 or ttl <= 0:
-        raise ConfigError("EDGE_CACHE_MAX_BYTES must be >= 0 and EDGE_CACHE_TTL_SECONDS > 0")
-    return EdgeCacheSettings(max_bytes=max_bytes, ttl=ttl)
+    """The edge cache's settings straight from the environment (EDGE_CACHE_*)."""
+    return from_settings(gateway_settings.load(env))
 
 
 @dataclass(frozen=True, slots=True)

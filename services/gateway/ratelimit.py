@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import fnmatch
 import math
-import os
 import re
 import time
 from collections.abc import Mapping
@@ -35,15 +34,13 @@ from services.common.dapr import Sidecar
 from services.common.errors import DomainError, TooManyRequests
 from services.common.names import STATESTORE
 from services.common.settings import ConfigError
+from services.gateway import settings as gateway_settings
+from services.gateway.settings import GatewaySettings
 
 log = structlog.get_logger(__name__)
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
-WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 KEY_PREFIX = "ratelimit"
-# Production-minded defaults; the local stack raises them in dapr/dapr.yaml.
-DEFAULT_READ = "600/60"
-DEFAULT_WRITE = "120/60"
 
 LIMITED = Counter("ecommerce_gateway_rate_limited_total",
                   "Requests answered 429 by the gateway's rate limiter", ["rule"])
@@ -103,20 +100,21 @@ class RateLimitSettings(msgspec.Struct, frozen=True):
     sync_interval: float
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> RateLimitSettings:
-    """Rules from RATE_LIMIT_RULES first, then the read and write defaults for /api/*."""
-    env = os.environ if env is None else env
-    rules = parse_rules(env.get("RATE_LIMIT_RULES", ""))
-    r_limit, r_window = _rate(env.get("RATE_LIMIT_READ", DEFAULT_READ), "RATE_LIMIT_READ")
-    w_limit, w_window = _rate(env.get("RATE_LIMIT_WRITE", DEFAULT_WRITE), "RATE_LIMIT_WRITE")
+def from_settings(conf: GatewaySettings) -> RateLimitSettings:
+    """Rules from RATE_LIMIT_RULES first, then the read and write defaults for /api/*; a
+    malformed rule or rate stops start-up."""
+    rules = parse_rules(conf.rate_limit_rules)
+    r_limit, r_window = _rate(conf.rate_limit_read, "RATE_LIMIT_READ")
+    w_limit, w_window = _rate(conf.rate_limit_write, "RATE_LIMIT_WRITE")
     rules += [Rule("read", READS, "/api/*", r_limit, r_window),
               Rule("write", None, "/api/*", w_limit, w_window)]
-    try:
-        sync = float(env.get("RATE_LIMIT_SYNC_SECONDS", "1"))
-    except ValueError:
-        raise ConfigError("RATE_LIMIT_SYNC_SECONDS must be a number") from None
-    enabled = env.get("RATE_LIMIT_ENABLED", "1").lower() not in ("0", "false", "no", "off")
-    return RateLimitSettings(enabled=enabled, rules=rules, sync_interval=sync)
+    return RateLimitSettings(enabled=conf.rate_limit_enabled, rules=rules,
+                             sync_interval=conf.rate_limit_sync_seconds)
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> RateLimitSettings:
+    """The limiter's settings straight from the environment."""
+    return from_settings(gateway_settings.load(env))
 
 
 class _Bucket:

@@ -16,14 +16,14 @@ from services.common.names import INVENTORY
 from services.common.settings import Settings
 from services.inventory import controllers
 from services.inventory import settings as inventory_settings
-from services.inventory.service import OUTBOX, Inventory
+from services.inventory.service import OUTBOX, InventoryService
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 log = structlog.get_logger(__name__)
 
 
-async def sweep_forever(inventory: Inventory, interval: float) -> None:
+async def sweep_forever(inventory: InventoryService, interval: float) -> None:
     """Release expired reservations every `interval` seconds; errors never stop the loop."""
     while True:
         try:
@@ -40,9 +40,10 @@ def create_app(settings: Settings) -> Litestar:
     conf = inventory_settings.load()
 
     async def start(app: Litestar) -> None:
-        app.state.inventory = Inventory(app.state.db, app.state.sidecar, conf.reservation_ttl)
+        app.state.service = InventoryService(app.state.db, app.state.sidecar,
+                                             conf.reservation_ttl)
         app.state.sweeper = asyncio.create_task(
-            sweep_forever(app.state.inventory, conf.sweep_interval_seconds),
+            sweep_forever(app.state.service, conf.sweep_interval_seconds),
             name="reservation-sweeper")
 
     async def stop(app: Litestar) -> None:
@@ -55,5 +56,5 @@ def create_app(settings: Settings) -> Litestar:
     return build_app(settings, migrations=MIGRATIONS,
                      route_handlers=[*controllers.ROUTES, audit.audit_route(INVENTORY)],
                      on_startup=[start], on_shutdown=[stop], outbox=OUTBOX,
-                     title="inventory service",
+                     dependencies=controllers.DEPENDENCIES, title="inventory service",
                      description="Stock per product and reservations that never oversell.")

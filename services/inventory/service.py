@@ -69,7 +69,7 @@ def stock_read(row: asyncpg.Record) -> StockRead:
                      reserved=row["reserved"], available=row["on_hand"] - row["reserved"])
 
 
-class Inventory:
+class InventoryService:
     """The inventory operations over one database pool and the app's sidecar."""
 
     def __init__(self, pool: asyncpg.Pool, sidecar: Sidecar, ttl: timedelta) -> None:

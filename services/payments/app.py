@@ -10,7 +10,7 @@ from services.common.app import build_app
 from services.common.settings import Settings
 from services.payments import controllers
 from services.payments.provider import Provider, SandboxProvider
-from services.payments.service import Payments
+from services.payments.service import PaymentsService
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -20,8 +20,9 @@ def create_app(settings: Settings, provider: Provider | None = None) -> Litestar
     chosen: Provider = provider or SandboxProvider()
 
     async def start(app: Litestar) -> None:
-        app.state.payments = Payments(app.state.db, chosen)
+        app.state.service = PaymentsService(app.state.db, chosen)
 
     return build_app(settings, route_handlers=controllers.ROUTES, migrations=MIGRATIONS,
-                     on_startup=[start], title="payments service",
+                     on_startup=[start], dependencies=controllers.DEPENDENCIES,
+                     title="payments service",
                      description="Charges and refunds with idempotency (internal only).")

@@ -68,7 +68,7 @@ def refund_read(row: asyncpg.Record) -> RefundRead:
                       amount=fmt(row["amount"]))
 
 
-class Payments:
+class PaymentsService:
     """Charges and refunds over one database pool and one provider."""
 
     def __init__(self, pool: asyncpg.Pool, provider: Provider) -> None:

@@ -15,7 +15,7 @@ from services.common.settings import Settings
 from services.products import controllers, repository
 from services.products.cache import ProductCache
 from services.products.outbox import OUTBOX
-from services.products.service import Catalog
+from services.products.service import ProductsService
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -24,13 +24,14 @@ def _hooks(settings: Settings) -> tuple[Hook, Hook]:
     async def start(app: Litestar) -> None:
         # The sidecar is ready (build_app waited for it), so the SDK's own wait is instant.
         app.state.dapr = DaprClient(address=f"127.0.0.1:{settings.dapr_grpc_port}")
-        app.state.catalog = Catalog(app.state.db, app.state.sidecar, ProductCache(app.state.dapr))
+        app.state.service = ProductsService(app.state.db, app.state.sidecar,
+                                            ProductCache(app.state.dapr))
         await repository.prune_processed_events(app.state.db)
 
     async def stop(app: Litestar) -> None:
-        catalog: Catalog | None = app.state.get("catalog")
-        if catalog is not None:
-            await catalog.cache.aclose()
+        service: ProductsService | None = app.state.get("service")
+        if service is not None:
+            await service.cache.aclose()
         if app.state.get("dapr") is not None:
             await app.state.dapr.close()
 

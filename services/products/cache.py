@@ -32,9 +32,9 @@ import msgspec
 import structlog
 from dapr.aio.clients import DaprClient
 from dapr.clients.exceptions import DaprGrpcError, DaprInternalError
-from dapr.clients.grpc._request import TransactionalStateOperation, TransactionOperationType
 from prometheus_client import Counter
 
+from services.common.dapr_sdk import TransactionalStateOperation, TransactionOperationType
 from services.common.errors import Unavailable
 from services.common.names import CACHE
 

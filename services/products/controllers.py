@@ -1,12 +1,12 @@
-"""HTTP routes of the products service: the public catalog, admin writes, the orders
-service's batch lookup."""
+"""HTTP routes of the products service: the public catalog, admin writes, and the orders
+service's batch look-up."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
 
-from litestar import delete, get, patch, post, put
+from litestar import Controller, delete, get, patch, post, put
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import ResponseSpec
@@ -18,17 +18,17 @@ from services.common.contracts.internal import ProductBatchRead, ProductBatchReq
 from services.common.errors import NotFound
 from services.common.internal import require_caller
 from services.common.names import BASKET, HEADER_CACHE_VERSION, ORDERS
-from services.products import subscriptions
+from services.products import images, subscriptions
 from services.products.cache import VERSION_KEY, Cached
 from services.products.schemas import (
     CategoryList,
     ProductCreate,
     ProductPage,
-    ProductPatch,
+    ProductPartialUpdate,
     ProductRead,
-    ProductReplace,
+    ProductUpdate,
 )
-from services.products.service import Catalog, build_query
+from services.products.service import ProductsService, build_query
 
 JSON = "application/json"
 ADMIN = {"admin": Provide(provide_admin)}
@@ -36,9 +36,9 @@ ADMIN = {"admin": Provide(provide_admin)}
 DELETED = "The product is deleted and can no longer be changed"
 
 
-def provide_catalog(state: State) -> Catalog:
-    catalog: Catalog = state.catalog
-    return catalog
+def provide_service(state: State) -> ProductsService:
+    service: ProductsService = state.service
+    return service
 
 
 def _cached(found: Cached) -> Response[bytes]:
@@ -51,77 +51,6 @@ def _cached(found: Cached) -> Response[bytes]:
     return Response(found.body, media_type=JSON, headers=headers)
 
 
-@get("/api/products", responses={200: ResponseSpec(ProductPage, description="One page")})
-async def list_products(
-    catalog: Catalog,
-    search: Annotated[str | None, Parameter(
-        description="Full-text search (words, \"a phrase\", or, -exclude)")] = None,
-    category: Annotated[str | None, Parameter(description="Exact category (any case)")] = None,
-    min_price: Annotated[str | None, Parameter(description="Lowest price, e.g. 10.00")] = None,
-    max_price: Annotated[str | None, Parameter(description="Highest price")] = None,
-    in_stock: Annotated[bool | None, Parameter(description="Only (un)available products")] = None,
-    sort: Annotated[str | None, Parameter(
-        description="relevance (default), price, -price, name, newest")] = None,
-    page: Annotated[int, Parameter(ge=1, description="1-based page")] = 1,
-    page_size: Annotated[int, Parameter(ge=1, le=100, description="Items per page")] = 20,
-) -> Response[bytes]:
-    """Active products matching the filters: {items, total, page, page_size}."""
-    query = build_query(search=search, category=category, min_price=min_price,
-                        max_price=max_price, in_stock=in_stock, sort=sort, page=page,
-                        page_size=page_size)
-    return _cached(await catalog.listing(query))
-
-
-@get("/api/products/categories",
-     responses={200: ResponseSpec(CategoryList, description="Categories and counts")})
-async def list_categories(catalog: Catalog) -> Response[bytes]:
-    """Categories of active products with their product counts."""
-    return _cached(await catalog.categories())
-
-
-@get("/api/products/{product_id:str}",
-     responses={200: ResponseSpec(ProductRead, description="The product")})
-async def get_product(catalog: Catalog, product_id: str) -> Response[bytes]:
-    """One product; a deleted one is still readable (active: false) for order history."""
-    return _cached(await catalog.get(_uuid(product_id)))
-
-
-@post("/api/products", dependencies=ADMIN)
-async def create_product(catalog: Catalog, admin: Identity,
-                         data: ProductCreate) -> Response[ProductRead]:
-    """Admin: create a product; `stock` (optional) sets its on-hand quantity in inventory."""
-    product = await catalog.create(data)
-    return Response(product, status_code=201,
-                    headers={"Location": f"/api/products/{product.id}"})
-
-
-@put("/api/products/{product_id:str}", dependencies=ADMIN, conflict=DELETED)
-async def replace_product(catalog: Catalog, admin: Identity, product_id: str,
-                          data: ProductReplace) -> ProductRead:
-    """Admin: replace every editable field."""
-    return await catalog.replace(_uuid(product_id), data)
-
-
-@patch("/api/products/{product_id:str}", dependencies=ADMIN, conflict=DELETED)
-async def patch_product(catalog: Catalog, admin: Identity, product_id: str,
-                        data: ProductPatch) -> ProductRead:
-    """Admin: change some fields."""
-    return await catalog.patch(_uuid(product_id), data)
-
-
-@delete("/api/products/{product_id:str}", dependencies=ADMIN, status_code=204)
-async def delete_product(catalog: Catalog, admin: Identity, product_id: str) -> None:
-    """Admin: soft delete (idempotent)."""
-    await catalog.delete(_uuid(product_id))
-
-
-@post("/internal/products/batch", status_code=200, include_in_schema=False,
-      guards=[require_caller(ORDERS, BASKET)])
-async def batch(catalog: Catalog, data: ProductBatchRequest) -> ProductBatchRead:
-    """Orders and basket: current name, price, state and stock of many products."""
-    return await catalog.batch(list(dict.fromkeys(data.ids)))
-
-
 def _uuid(raw: str) -> uuid.UUID:
     try:
         return uuid.UUID(raw)
@@ -129,8 +58,87 @@ def _uuid(raw: str) -> uuid.UUID:
         raise NotFound(f"No product with id {raw!r}") from None
 
 
-ROUTES: list[Any] = [
-    list_products, list_categories, get_product, create_product, replace_product,
-    patch_product, delete_product, batch, *subscriptions.ROUTES,
-]
-DEPENDENCIES = {"catalog": Provide(provide_catalog, sync_to_thread=False)}
+class ProductController(Controller):
+    """`/api/products` (through the gateway): the catalog; admins change it."""
+
+    path = "/api/products"
+    tags = ["products"]
+
+    @get("/", responses={200: ResponseSpec(ProductPage, description="One page")})
+    async def list_products(
+        self, service: ProductsService,
+        search: Annotated[str | None, Parameter(
+            description="Full-text search (words, \"a phrase\", or, -exclude)")] = None,
+        category: Annotated[str | None, Parameter(description="Exact category (any case)")] = None,
+        min_price: Annotated[str | None, Parameter(description="Lowest price, e.g. 10.00")] = None,
+        max_price: Annotated[str | None, Parameter(description="Highest price")] = None,
+        in_stock: Annotated[bool | None, Parameter(
+            description="Only (un)available products")] = None,
+        sort: Annotated[str | None, Parameter(
+            description="relevance (default), price, -price, name, newest")] = None,
+        page: Annotated[int, Parameter(ge=1, description="1-based page")] = 1,
+        page_size: Annotated[int, Parameter(ge=1, le=100, description="Items per page")] = 20,
+    ) -> Response[bytes]:
+        """Active products matching the filters: {items, total, page, page_size}."""
+        query = build_query(search=search, category=category, min_price=min_price,
+                            max_price=max_price, in_stock=in_stock, sort=sort, page=page,
+                            page_size=page_size)
+        return _cached(await service.listing(query))
+
+    @get("/categories",
+         responses={200: ResponseSpec(CategoryList, description="Categories and counts")})
+    async def list_categories(self, service: ProductsService) -> Response[bytes]:
+        """Categories of active products with their product counts."""
+        return _cached(await service.categories())
+
+    @get("/{product_id:str}",
+         responses={200: ResponseSpec(ProductRead, description="The product")})
+    async def get_product(self, service: ProductsService, product_id: str) -> Response[bytes]:
+        """One product; a deleted one is still readable (active: false) for order history."""
+        return _cached(await service.get(_uuid(product_id)))
+
+    @post("/", dependencies=ADMIN)
+    async def create_product(self, service: ProductsService, admin: Identity,
+                             data: ProductCreate) -> Response[ProductRead]:
+        """Admin: create a product; `stock` (optional) sets its on-hand quantity in
+        inventory."""
+        product = await service.create(data)
+        return Response(product, status_code=201,
+                        headers={"Location": f"/api/products/{product.id}"})
+
+    @put("/{product_id:str}", dependencies=ADMIN, conflict=DELETED)
+    async def replace_product(self, service: ProductsService, admin: Identity,
+                              product_id: str, data: ProductUpdate) -> ProductRead:
+        """Admin: replace every editable field."""
+        return await service.replace(_uuid(product_id), data)
+
+    @patch("/{product_id:str}", dependencies=ADMIN, conflict=DELETED)
+    async def patch_product(self, service: ProductsService, admin: Identity, product_id: str,
+                            data: ProductPartialUpdate) -> ProductRead:
+        """Admin: change some fields."""
+        return await service.patch(_uuid(product_id), data)
+
+    @delete("/{product_id:str}", dependencies=ADMIN, status_code=204)
+    async def delete_product(self, service: ProductsService, admin: Identity,
+                             product_id: str) -> None:
+        """Admin: soft delete (idempotent)."""
+        await service.delete(_uuid(product_id))
+
+
+class ProductInternalController(Controller):
+    """`/internal/products` (Dapr invocation from orders and basket only)."""
+
+    path = "/internal/products"
+    guards = [require_caller(ORDERS, BASKET)]
+    include_in_schema = False
+
+    @post("/batch", status_code=200)
+    async def batch(self, service: ProductsService,
+                    data: ProductBatchRequest) -> ProductBatchRead:
+        """Orders and basket: current name, price, state and stock of many products."""
+        return await service.batch(list(dict.fromkeys(data.ids)))
+
+
+ROUTES: list[Any] = [ProductController, ProductInternalController, *images.ROUTES,
+                      *subscriptions.ROUTES]
+DEPENDENCIES = {"service": Provide(provide_service, sync_to_thread=False)}

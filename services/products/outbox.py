@@ -1,7 +1,7 @@
 """The outbox of catalog events (see services/common/outbox.py).
 
 `product.created`, `product.updated` and `product.deleted` are written in the transaction
-that inserts, changes or soft-deletes the product (services.products.service.Catalog), so
+that inserts, changes or soft-deletes the product (services.products.service.ProductsService), so
 an event exists exactly when the change does. The admin request publishes its product's
 events right after the commit; the drainer publishes what a crash or a pub/sub outage left
 behind.

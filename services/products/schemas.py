@@ -19,7 +19,7 @@ Stock = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
 SORTS: tuple[str, ...] = ("relevance", "price", "-price", "name", "newest")
 
 
-class ProductReplace(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class ProductUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """PUT /api/products/{id}: every editable field (stock belongs to inventory)."""
 
     name: Name
@@ -29,13 +29,13 @@ class ProductReplace(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     image_url: ImageUrl | None = None
 
 
-class ProductCreate(ProductReplace, forbid_unknown_fields=True, kw_only=True):
+class ProductCreate(ProductUpdate, forbid_unknown_fields=True, kw_only=True):
     """POST /api/products. `stock` is the initial on-hand quantity, set in inventory."""
 
     stock: Stock | None = None
 
 
-class ProductPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class ProductPartialUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """PATCH /api/products/{id}: only the fields present change."""
 
     name: Name | msgspec.UnsetType = msgspec.UNSET
@@ -67,13 +67,13 @@ class ProductPage(msgspec.Struct, kw_only=True):
     page_size: int
 
 
-class CategoryCount(msgspec.Struct):
+class CategoryRead(msgspec.Struct):
     name: str
     count: int
 
 
 class CategoryList(msgspec.Struct):
-    items: list[CategoryCount]
+    items: list[CategoryRead]
 
 
 class ListQuery(msgspec.Struct, frozen=True, kw_only=True):

@@ -29,14 +29,14 @@ from services.products.cache import Cached, ProductCache, item_key, list_key
 from services.products.outbox import OUTBOX
 from services.products.schemas import (
     SORTS,
-    CategoryCount,
     CategoryList,
+    CategoryRead,
     ListQuery,
     ProductCreate,
     ProductPage,
-    ProductPatch,
+    ProductPartialUpdate,
     ProductRead,
-    ProductReplace,
+    ProductUpdate,
 )
 
 log = structlog.get_logger(__name__)
@@ -131,7 +131,7 @@ def _clean_text(field: str, value: str) -> str:
     return value.strip()
 
 
-def _edits(data: ProductReplace | ProductPatch) -> dict[str, Any]:
+def _edits(data: ProductUpdate | ProductPartialUpdate) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     for field in repository.EDITABLE:
         value = getattr(data, field)
@@ -158,7 +158,7 @@ async def record_event(conn: asyncpg.Connection, event_type: EventType,
     await OUTBOX.add(conn, event_type, event, key=product.id)
 
 
-class Catalog:
+class ProductsService:
     """The products service's operations; one instance per app, built in the lifespan."""
 
     def __init__(self, pool: asyncpg.Pool, sidecar: Sidecar, cache: ProductCache) -> None:
@@ -203,7 +203,7 @@ class Catalog:
         async def compute() -> bytes:
             rows = await repository.categories(self.pool)
             return _encode(CategoryList(
-                items=[CategoryCount(name=r["name"], count=r["count"]) for r in rows]))
+                items=[CategoryRead(name=r["name"], count=r["count"]) for r in rows]))
 
         return await self.cache.read_through("categories", "catalog:categories", compute)
 
@@ -250,10 +250,10 @@ class Catalog:
         except msgspec.ValidationError as exc:
             raise UpstreamError(f"Unexpected answer from inventory: {exc}") from exc
 
-    async def replace(self, product_id: uuid.UUID, data: ProductReplace) -> ProductRead:
+    async def replace(self, product_id: uuid.UUID, data: ProductUpdate) -> ProductRead:
         return await self._update(product_id, _edits(data))
 
-    async def patch(self, product_id: uuid.UUID, data: ProductPatch) -> ProductRead:
+    async def patch(self, product_id: uuid.UUID, data: ProductPartialUpdate) -> ProductRead:
         changes = _edits(data)
         if not changes:
             raise InvalidInput("Nothing to change: send at least one of "

@@ -31,7 +31,7 @@ def create_app(settings: Settings) -> Litestar:
         await service.passwords.dummy_hash()
         await service.ensure_admin(await sidecar.get_secret(SECRETSTORE, "admin-email"),
                                    await sidecar.get_secret(SECRETSTORE, "admin-password"))
-        app.state.users = service
+        app.state.service = service
 
     return build_app(settings, migrations=MIGRATIONS,
                      route_handlers=[*controllers.ROUTES, audit.audit_route(USERS)],

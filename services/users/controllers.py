@@ -14,14 +14,14 @@ from services.common.auth import Identity, Role, provide_admin, provide_identity
 from services.common.errors import DomainError
 from services.common.names import HEADER_CLIENT_IP
 from services.users.schemas import (
-    AuthOut,
-    LoginIn,
     ProfileUpdate,
-    RefreshIn,
-    RegisterIn,
-    RoleUpdate,
-    UserOut,
+    SessionCreate,
+    SessionRead,
+    SessionUpdate,
+    UserCreate,
     UserPage,
+    UserRead,
+    UserRoleUpdate,
 )
 from services.users.service import UsersService
 
@@ -39,7 +39,7 @@ async def require_json(request: Request[Any, Any, Any]) -> None:
 
 
 def provide_service(state: State) -> UsersService:
-    service: UsersService = state.users
+    service: UsersService = state.service
     return service
 
 
@@ -60,33 +60,35 @@ class UsersController(Controller):
     }
 
     @post("/register", status_code=201, conflict="An account with this e-mail already exists")
-    async def register(self, data: RegisterIn, service: UsersService, client_ip: str) -> AuthOut:
+    async def register(self, data: UserCreate, service: UsersService,
+                       client_ip: str) -> SessionRead:
         """Create a customer account; answers the user with an access and a refresh token."""
         return await service.register(data, client_ip)
 
     @post("/login", status_code=200)
-    async def login(self, data: LoginIn, service: UsersService, client_ip: str) -> AuthOut:
+    async def login(self, data: SessionCreate, service: UsersService,
+                    client_ip: str) -> SessionRead:
         """Exchange e-mail and password for tokens; 401 on bad credentials, 429 when limited."""
         return await service.login(data, client_ip)
 
     @post("/refresh", status_code=200)
-    async def refresh(self, data: RefreshIn, service: UsersService) -> AuthOut:
+    async def refresh(self, data: SessionUpdate, service: UsersService) -> SessionRead:
         """Rotate a refresh token: the old one stops working, reusing it ends the session."""
         return await service.refresh(data.refresh_token)
 
     @post("/logout", status_code=204)
-    async def logout(self, data: RefreshIn, service: UsersService) -> None:
+    async def logout(self, data: SessionUpdate, service: UsersService) -> None:
         """Revoke the session of a refresh token (idempotent)."""
         await service.logout(data.refresh_token)
 
     @get("/profile")
-    async def profile(self, identity: Identity, service: UsersService) -> UserOut:
+    async def profile(self, identity: Identity, service: UsersService) -> UserRead:
         """The caller's account."""
         return await service.get(identity.user_id)
 
     @patch("/profile")
     async def update_profile(self, data: ProfileUpdate, identity: Identity,
-                             service: UsersService) -> UserOut:
+                             service: UsersService) -> UserRead:
         """Change the name and/or the password (the latter needs `current_password`)."""
         return await service.update_profile(identity, data)
 
@@ -103,8 +105,8 @@ class UsersController(Controller):
         return await service.list_users(page, page_size, search, role)
 
     @patch("/{user_id:uuid}/role", conflict="Admins cannot change their own role")
-    async def set_role(self, user_id: uuid.UUID, data: RoleUpdate, admin: Identity,
-                       service: UsersService) -> UserOut:
+    async def set_role(self, user_id: uuid.UUID, data: UserRoleUpdate, admin: Identity,
+                       service: UsersService) -> UserRead:
         """Promote or demote an account (admin)."""
         return await service.set_role(admin, user_id, data.role)
 

@@ -7,14 +7,14 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from services.users.schemas import UserOut
+from services.users.schemas import UserRead
 
 
-class UserRow(UserOut):
+class UserRow(UserRead):
     password_hash: str = ""
 
-    def public(self) -> UserOut:
-        return UserOut(id=self.id, email=self.email, name=self.name, role=self.role,
+    def public(self) -> UserRead:
+        return UserRead(id=self.id, email=self.email, name=self.name, role=self.role,
                        created_at=self.created_at, updated_at=self.updated_at)
 
 
@@ -88,7 +88,7 @@ async def ensure_admin(db: asyncpg.Pool, email: str) -> bool:
 
 
 async def list_users(db: asyncpg.Pool, *, limit: int, offset: int, search: str | None = None,
-                     role: str | None = None) -> tuple[list[UserOut], int]:
+                     role: str | None = None) -> tuple[list[UserRead], int]:
     """A page of accounts, oldest first; `search` matches part of the e-mail or the name,
     or the whole id."""
     where = ("($1::text IS NULL OR strpos(email, lower($1)) > 0"

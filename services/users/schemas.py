@@ -45,18 +45,20 @@ def clean_name(raw: str) -> str:
     return name
 
 
-class RegisterIn(msgspec.Struct, forbid_unknown_fields=True):
+class UserCreate(msgspec.Struct, forbid_unknown_fields=True):
     email: Email
     password: Password
     name: Name
 
 
-class LoginIn(msgspec.Struct, forbid_unknown_fields=True):
+class SessionCreate(msgspec.Struct, forbid_unknown_fields=True):
     email: Annotated[str, msgspec.Meta(min_length=1, max_length=254)]
     password: LoginPassword
 
 
-class RefreshIn(msgspec.Struct, forbid_unknown_fields=True):
+class SessionUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    """POST /refresh (rotate) and /logout (end): the refresh token naming the session."""
+
     refresh_token: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
@@ -66,11 +68,11 @@ class ProfileUpdate(msgspec.Struct, forbid_unknown_fields=True):
     current_password: LoginPassword | None = None
 
 
-class RoleUpdate(msgspec.Struct, forbid_unknown_fields=True):
+class UserRoleUpdate(msgspec.Struct, forbid_unknown_fields=True):
     role: Literal["customer", "admin"]
 
 
-class UserOut(msgspec.Struct):
+class UserRead(msgspec.Struct):
     id: uuid.UUID
     email: str
     name: str
@@ -79,8 +81,8 @@ class UserOut(msgspec.Struct):
     updated_at: datetime
 
 
-class AuthOut(msgspec.Struct):
-    user: UserOut
+class SessionRead(msgspec.Struct):
+    user: UserRead
     token: str
     refresh_token: str
     expires_in: int
@@ -88,7 +90,7 @@ class AuthOut(msgspec.Struct):
 
 
 class UserPage(msgspec.Struct):
-    items: list[UserOut]
+    items: list[UserRead]
     total: int
     page: int
     page_size: int

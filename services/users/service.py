@@ -15,12 +15,12 @@ from services.common.errors import Conflict, InvalidInput, NotFound, Unauthorize
 from services.users import repository
 from services.users.outbox import OUTBOX
 from services.users.schemas import (
-    AuthOut,
-    LoginIn,
     ProfileUpdate,
-    RegisterIn,
-    UserOut,
+    SessionCreate,
+    SessionRead,
+    UserCreate,
     UserPage,
+    UserRead,
     clean_name,
     normalise_email,
     valid_email,
@@ -49,17 +49,17 @@ class UsersService:
 
     # -- sessions --------------------------------------------------------------------------
     async def _session(self, user: repository.UserRow, family_id: uuid.UUID | None = None,
-                       conn: asyncpg.Connection | None = None) -> tuple[AuthOut, uuid.UUID]:
+                       conn: asyncpg.Connection | None = None) -> tuple[SessionRead, uuid.UUID]:
         token, digest = new_refresh_token()
         token_id = await repository.insert_refresh_token(
             conn or self.db, digest=digest, family_id=family_id or uuid.uuid4(), user_id=user.id,
             ttl=timedelta(seconds=self.settings.refresh_token_ttl_seconds))
         access = self.issuer.issue(user.id, user.role, user.email)
-        return AuthOut(user=user.public(), token=access, refresh_token=token,
+        return SessionRead(user=user.public(), token=access, refresh_token=token,
                        expires_in=self.issuer.ttl_seconds), token_id
 
     # -- registration ----------------------------------------------------------------------
-    async def register(self, data: RegisterIn, client_ip: str) -> AuthOut:
+    async def register(self, data: UserCreate, client_ip: str) -> SessionRead:
         email, name = valid_email(data.email), clean_name(data.name)
         s = self.settings
         for key, limit in ((subject_key("register", "ip", client_ip), s.registrations_per_ip),
@@ -83,7 +83,7 @@ class UsersService:
         return session
 
     # -- login -----------------------------------------------------------------------------
-    async def login(self, data: LoginIn, client_ip: str) -> AuthOut:
+    async def login(self, data: SessionCreate, client_ip: str) -> SessionRead:
         email = normalise_email(data.email)
         s = self.settings
         ip_key = subject_key("login", "ip", client_ip)
@@ -112,7 +112,7 @@ class UsersService:
         return session
 
     # -- refresh and logout ----------------------------------------------------------------
-    async def refresh(self, refresh_token: str) -> AuthOut:
+    async def refresh(self, refresh_token: str) -> SessionRead:
         digest = refresh_digest(refresh_token)
         async with self.db.acquire() as conn, conn.transaction():
             rotated = await repository.consume_refresh_token(conn, digest)
@@ -133,13 +133,13 @@ class UsersService:
             await repository.revoke_family(self.db, known[0])
 
     # -- profile ---------------------------------------------------------------------------
-    async def get(self, user_id: uuid.UUID) -> UserOut:
+    async def get(self, user_id: uuid.UUID) -> UserRead:
         user = await repository.get_by_id(self.db, user_id)
         if user is None:
             raise NotFound("No such user")
         return user.public()
 
-    async def update_profile(self, who: Identity, data: ProfileUpdate) -> UserOut:
+    async def update_profile(self, who: Identity, data: ProfileUpdate) -> UserRead:
         name = clean_name(data.name) if data.name is not None else None
         password_hash = None
         if data.password is not None:
@@ -179,7 +179,7 @@ class UsersService:
             search=search.strip() or None if search else None, role=role)
         return UserPage(items=items, total=total, page=page, page_size=page_size)
 
-    async def set_role(self, who: Identity, user_id: uuid.UUID, role: str) -> UserOut:
+    async def set_role(self, who: Identity, user_id: uuid.UUID, role: str) -> UserRead:
         if user_id == who.user_id and role != who.role:
             raise Conflict("Admins cannot change their own role")
         user = await repository.set_role(self.db, user_id, role)

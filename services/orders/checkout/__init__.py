@@ -9,5 +9,4 @@ cases (services.orders.service):
     activities  every side effect of the saga, each safe to run twice
     workflow    the orchestrator: deterministic, no I/O
     payloads    the typed inputs, outputs and activity results both sides share
-    sdk         the one place that imports private parts of the workflow SDK
 """

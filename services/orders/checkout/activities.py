@@ -35,6 +35,7 @@ from services.common.contracts.internal import (
     ReservationLine,
 )
 from services.common.dapr import Sidecar, SidecarResponse
+from services.common.dapr_sdk import NonRetryableError
 from services.common.money import fmt
 from services.common.names import INVENTORY, PAYMENTS
 from services.common.settings import Settings
@@ -56,7 +57,6 @@ from services.orders.checkout.payloads import (
     StatusInput,
     StatusResult,
 )
-from services.orders.checkout.sdk import NonRetryableError
 from services.orders.outbox import OUTBOX
 
 log = structlog.get_logger(__name__)

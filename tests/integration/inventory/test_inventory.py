@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from services.common.dapr import Sidecar
-from services.inventory.service import Inventory
+from services.inventory.service import InventoryService
 from tests.conftest import database, invoker, is_problem, sidecar_url, stack
 from tests.shop import stock_of
 
@@ -163,7 +163,7 @@ async def test_unconfirmed_reservations_expire_and_confirmed_ones_are_held(
                      "WHERE order_id = $1", uuid.UUID(abandoned))
     sidecar = Sidecar(sidecar_url("inventory"), secrets["dapr-api-token"])
     try:
-        await Inventory(db, sidecar, timedelta(minutes=15)).expire_due()
+        await InventoryService(db, sidecar, timedelta(minutes=15)).expire_due()
     finally:
         await sidecar.aclose()
     assert await db.fetchval("SELECT status FROM reservation_orders WHERE order_id = $1",
@@ -189,7 +189,7 @@ async def test_confirm_after_expiry_holds_again_only_if_stock_is_left(
                      "WHERE order_id = $1", uuid.UUID(late))
     sidecar = Sidecar(sidecar_url("inventory"), secrets["dapr-api-token"])
     try:
-        await Inventory(db, sidecar, timedelta(minutes=15)).expire_due()
+        await InventoryService(db, sidecar, timedelta(minutes=15)).expire_due()
     finally:
         await sidecar.aclose()
     assert (await reserve(orders, [(a, 1)])).status_code == 200  # someone else takes one

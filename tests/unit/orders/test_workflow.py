@@ -18,15 +18,15 @@ from typing import Any
 import pytest
 from dapr.ext.workflow import DaprWorkflowContext
 
-from services.orders.checkout import reconciler, workflow
-from services.orders.checkout.sdk import (
+from services.common.dapr_sdk import (
     NonRetryableError,
     OrchestrationExecutor,
     Registry,
     fire_at_is_sentinel,
     new_timer_fired_event,
 )
-from services.orders.checkout.sdk import history as helpers
+from services.common.dapr_sdk import history as helpers
+from services.orders.checkout import reconciler, workflow
 
 ORDER_ID = "6d3f3a3c-7f0b-4a43-9bd4-1df0b2d3b001"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

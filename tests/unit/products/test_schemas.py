@@ -12,7 +12,7 @@ from services.common.contracts import events
 from services.common.contracts.events import StockChanged
 from services.common.contracts.internal import ProductBatchRequest
 from services.common.errors import InvalidInput
-from services.products.schemas import ProductCreate, ProductPatch
+from services.products.schemas import ProductCreate, ProductPartialUpdate
 from services.products.service import _edits, parse_price
 
 
@@ -48,9 +48,9 @@ def test_bad_prices_are_field_errors(price: str) -> None:
 
 
 def test_patch_changes_only_what_is_sent_and_can_clear_the_image() -> None:
-    patch = msgspec.json.decode(b'{"price": 5, "image_url": null}', type=ProductPatch)
+    patch = msgspec.json.decode(b'{"price": 5, "image_url": null}', type=ProductPartialUpdate)
     assert _edits(patch) == {"price": Decimal("5.00"), "image_url": None}
-    blank = msgspec.json.decode(b'{"name": "   "}', type=ProductPatch)
+    blank = msgspec.json.decode(b'{"name": "   "}', type=ProductPartialUpdate)
     with pytest.raises(InvalidInput):
         _edits(blank)
 

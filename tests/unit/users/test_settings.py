@@ -8,7 +8,7 @@ import pytest
 from services.common.errors import InvalidInput
 from services.common.settings import ConfigError
 from services.users import settings
-from services.users.schemas import ProfileUpdate, RegisterIn, valid_email
+from services.users.schemas import ProfileUpdate, UserCreate, valid_email
 
 
 def test_defaults_and_overrides() -> None:
@@ -34,9 +34,9 @@ def test_emails_are_normalised_and_checked() -> None:
 def test_inputs_reject_unknown_fields_and_oversized_passwords() -> None:
     with pytest.raises(msgspec.ValidationError, match="role"):
         msgspec.json.decode(b'{"email":"a@b.co","password":"12345678","name":"A","role":"admin"}',
-                            type=RegisterIn)
+                            type=UserCreate)
     with pytest.raises(msgspec.ValidationError, match="length"):
         msgspec.json.decode(b'{"email":"a@b.co","password":"' + b"x" * 129 + b'","name":"A"}',
-                            type=RegisterIn)
+                            type=UserCreate)
     with pytest.raises(msgspec.ValidationError, match="role"):
         msgspec.json.decode(b'{"role":"admin"}', type=ProfileUpdate)
