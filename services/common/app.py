@@ -7,7 +7,7 @@ import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import structlog
@@ -31,6 +31,7 @@ from services.common.settings import Settings
 log = structlog.get_logger(__name__)
 
 Hook = Callable[[Litestar], Awaitable[None]]
+_Service = TypeVar("_Service")
 # Paths a probe or a scraper reaches without going through the sidecar.
 OPEN_PATHS = ("/health", "/metrics", "/schema")
 
@@ -74,6 +75,17 @@ def provide_sidecar(state: State) -> Sidecar:
 def provide_db(state: State) -> asyncpg.Pool:
     pool: asyncpg.Pool = state.db
     return pool
+
+
+def provide_service(service_type: type[_Service]) -> Provide:
+    """The dependency `service`: the app's one service object, built by a start-up hook as
+    `app.state.service` (an OrdersService, a ProductsService, ...)."""
+    def provide(state: State) -> _Service:
+        service: _Service = state.service
+        return service
+
+    provide.__name__ = f"provide_{service_type.__name__}"
+    return Provide(provide, sync_to_thread=False)
 
 
 async def _ready(state: State) -> tuple[bool, dict[str, str]]:

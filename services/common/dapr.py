@@ -1,8 +1,8 @@
 """One pooled, long-lived client for the app's own Dapr sidecar (its HTTP API).
 
 Service invocation, state, pub/sub, secrets and bindings all go through the sidecar; the
-address comes from DAPR_HTTP_PORT and the API token from DAPR_API_TOKEN. Workflows use the
-Dapr SDK's workflow client (services/orders/workflow.py).
+address comes from DAPR_HTTP_PORT and the API token from DAPR_API_TOKEN. The two other ways
+the code reaches Dapr, and why, are in docs/architecture.md ("Reaching Dapr").
 """
 
 from __future__ import annotations
@@ -43,9 +43,9 @@ class SidecarResponse:
 class Sidecar:
     """Async client of one daprd's HTTP API, on one pooled aiohttp session.
 
-    aiohttp rather than httpx: per call it costs about a third of the CPU (measured on the
-    gateway's hop, bench/README.md), and every service talks to its sidecar on its hot
-    paths (the checkout's activities, publishing, the caches). The session is created on
+    aiohttp rather than httpx: it costs less CPU per call (bench/README.md, the gateway's
+    hop), and every service talks to its sidecar on its hot paths (the checkout's
+    activities, publishing, the caches). The session is created on
     first use, inside the event loop that uses it. A connection that cannot be made or
     breaks raises Unavailable; a timeout of an invocation raises UpstreamError.
     """

@@ -19,7 +19,7 @@ async def _release_as_is(conn: asyncpg.Connection) -> None:
     """What a connection goes back to the pool with: asyncpg still rolls back a transaction
     left open (and clears listeners) before calling this; what is skipped is its reset
     query (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL), a round trip on every release
-    (about 30 per checkout) for session state this code never leaves behind: no SET, no
+    for session state this code never leaves behind: no SET, no
     LISTEN, no cursors, and the two session advisory locks (migrate, the orders reconciler)
     are released in their own finally blocks. The one setting left behind, the audit actor,
     is set afresh by `audit.bind_actor` on the next acquire."""

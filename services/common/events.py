@@ -8,13 +8,16 @@ name. Subscribers declare `Subscription`s; `subscribe_route()` serves Dapr's pro
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 import msgspec
-from litestar import get
+import structlog
+from litestar import Controller, get
 
 from services.common.dapr import Sidecar
 from services.common.names import DEAD_LETTER_TOPIC, PUBSUB
+
+log = structlog.get_logger(__name__)
 
 
 async def publish(sidecar: Sidecar, topic: str, event_type: str,
@@ -23,6 +26,17 @@ async def publish(sidecar: Sidecar, topic: str, event_type: str,
     members, to which `type` is added."""
     await sidecar.publish(PUBSUB, topic, {"type": event_type, **data},
                           metadata={"cloudevent.type": event_type})
+
+
+EVENTS_PATH: Final = "/internal/events"
+
+
+class EventController(Controller):
+    """Base of the routes Dapr delivers a service's subscribed events to: `/internal/events/
+    <topic>`, out of the OpenAPI document. Subclasses add one POST handler per topic."""
+
+    path = EVENTS_PATH
+    include_in_schema = False
 
 
 class Subscription(msgspec.Struct, frozen=True):
@@ -38,7 +52,21 @@ class CloudEvent(msgspec.Struct, kw_only=True):
     type: str = ""
     source: str = ""
     topic: str = ""
+    time: str | None = None
     data: dict[str, Any] = {}
+
+
+_envelope: Final = msgspec.json.Decoder(CloudEvent)
+
+
+def decode_cloud_event(raw: bytes, route: str) -> CloudEvent | None:
+    """The envelope Dapr delivered to `route`; None (logged) when the body is not one, which
+    no redelivery can fix: the subscriber answers DROP."""
+    try:
+        return _envelope.decode(raw)
+    except msgspec.DecodeError as exc:
+        log.warning("event_undecodable", route=route, error=str(exc)[:300])
+        return None
 
 
 # What a subscriber answers: SUCCESS acks, RETRY redelivers, DROP sends to dead letter.

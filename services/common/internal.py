@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 import msgspec
-from litestar import Request, Response
+from litestar import Controller, Request, Response
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Guard
@@ -76,3 +76,12 @@ def coded_error_handler(request: Request[Any, Any, Any], exc: CodedError) -> Res
 
 # For `exception_handlers=` of the Router that holds a service's internal routes.
 CODED_ERROR_HANDLERS: dict[Any, Any] = {CodedError: coded_error_handler}
+
+
+class InternalController(Controller):
+    """Base of a service's `/internal/...` routes: kept out of the OpenAPI document, refusals
+    answered with their ErrorCode. A subclass sets `path` (from the contract's constant) and
+    `guards = [require_caller(...)]`."""
+
+    include_in_schema = False
+    exception_handlers = CODED_ERROR_HANDLERS

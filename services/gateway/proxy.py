@@ -13,8 +13,7 @@ after one version check in the `cache` store (services/gateway/edgecache.py); re
 `x-cache: hit` or `miss` on those routes.
 
 Requests go through the app's one sidecar client (services.common.dapr.Sidecar, an aiohttp
-session: on this hop aiohttp costs about a third of httpx's CPU per request, measured with
-bench/bench_gateway.py; see bench/README.md).
+session, the cheaper client on this hop: bench/bench_gateway.py, figures in bench/README.md).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ wins. The count of each (rule, client, window) lives in the Dapr `statestore` un
 that expires with its window, so replicas share it.
 
 The cost trade-off: a statestore round trip on every request would add a sidecar and a
-Redis hop to the hot path (about 1 ms here, see bench/README.md). Instead each replica
+Redis hop to the hot path (bench/README.md has the figure). Instead each replica
 counts locally and merges its count into the shared key with an optimistic (etag,
 first-write) update in the background, at most once per `sync_interval` per active
 bucket; the first request of a client in a window reads the shared count before it is

@@ -7,21 +7,16 @@ import uuid
 from typing import Any
 
 from litestar import Controller, get, post, put
-from litestar.datastructures import State
 from litestar.di import Provide
 
+from services.common.app import provide_service
 from services.common.auth import Identity, provide_admin
 from services.common.contracts import internal
 from services.common.contracts.internal import ReservationCreate, ReservationRead
-from services.common.internal import CODED_ERROR_HANDLERS, require_caller
+from services.common.internal import CODED_ERROR_HANDLERS, InternalController, require_caller
 from services.common.names import ORDERS, PRODUCTS
 from services.inventory.schemas import StockRead, StockUpdate
 from services.inventory.service import InventoryService
-
-
-def provide_service(state: State) -> InventoryService:
-    service: InventoryService = state.service
-    return service
 
 
 class InventoryController(Controller):
@@ -43,13 +38,11 @@ class InventoryController(Controller):
         return await service.set_stock(product_id, data.on_hand)
 
 
-class ReservationController(Controller):
+class ReservationController(InternalController):
     """`/internal/reservations` (Dapr invocation from orders only)."""
 
     path = "/" + internal.RESERVATIONS
     guards = [require_caller(ORDERS)]
-    exception_handlers = CODED_ERROR_HANDLERS
-    include_in_schema = False
 
     @post("/", status_code=200)
     async def reserve(self, data: ReservationCreate,
@@ -73,13 +66,11 @@ class ReservationController(Controller):
         return await service.confirm(order_id)
 
 
-class StockController(Controller):
+class StockController(InternalController):
     """`/internal/stock` (Dapr invocation from products, and orders)."""
 
     path = "/" + internal.STOCK
     guards = [require_caller(ORDERS, PRODUCTS)]
-    exception_handlers = CODED_ERROR_HANDLERS
-    include_in_schema = False
 
     @put("/{product_id:uuid}")
     async def upsert_stock(self, product_id: uuid.UUID, data: StockUpdate,
@@ -89,4 +80,4 @@ class StockController(Controller):
 
 
 ROUTES: list[Any] = [InventoryController, ReservationController, StockController]
-DEPENDENCIES = {"service": Provide(provide_service, sync_to_thread=False)}
+DEPENDENCIES = {"service": provide_service(InventoryService)}

@@ -6,10 +6,10 @@ import uuid
 from typing import Any, Final
 
 from litestar import Controller, get, patch
-from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.params import Parameter
 
+from services.common.app import provide_service
 from services.common.auth import Identity, provide_admin, provide_identity
 from services.notifications import subscriptions
 from services.notifications.schemas import (
@@ -19,11 +19,6 @@ from services.notifications.schemas import (
     NotificationUpdate,
 )
 from services.notifications.service import NotificationsService
-
-
-def provide_service(state: State) -> NotificationsService:
-    service: NotificationsService = state.service
-    return service
 
 
 class NotificationController(Controller):
@@ -66,4 +61,4 @@ class NotificationController(Controller):
 
 
 ROUTES: Final[list[Any]] = [NotificationController, *subscriptions.ROUTES]
-DEPENDENCIES: Final = {"service": Provide(provide_service, sync_to_thread=False)}
+DEPENDENCIES: Final = {"service": provide_service(NotificationsService)}

@@ -7,40 +7,30 @@ from typing import Any, Final
 
 import msgspec
 import structlog
-from litestar import Controller, Request, post
+from litestar import Request, post
 
-from services.common.events import DROP, SUCCESS, CloudEvent, Subscription, subscribe_route
+from services.common import events as pubsub
 from services.common.names import DEAD_LETTER_TOPIC, TOPIC_ORDERS, TOPIC_USERS
 from services.notifications.service import NotificationsService
 
 log = structlog.get_logger(__name__)
 
-EVENTS_PATH: Final = "/internal/events"
 SUBSCRIPTIONS: Final = (
-    Subscription(TOPIC_USERS, f"{EVENTS_PATH}/users"),
-    Subscription(TOPIC_ORDERS, f"{EVENTS_PATH}/orders"),
+    pubsub.Subscription(TOPIC_USERS, f"{pubsub.EVENTS_PATH}/users"),
+    pubsub.Subscription(TOPIC_ORDERS, f"{pubsub.EVENTS_PATH}/orders"),
     # The dead-letter subscription has no dead-letter topic of its own: no loops.
-    Subscription(DEAD_LETTER_TOPIC, f"{EVENTS_PATH}/deadletter", dead_letter_topic=""),
+    pubsub.Subscription(DEAD_LETTER_TOPIC, f"{pubsub.EVENTS_PATH}/deadletter",
+                        dead_letter_topic=""),
 )
-
-_decoder: Final = msgspec.json.Decoder(CloudEvent)
 
 
 async def _handle(request: Request[Any, Any, Any], service: NotificationsService) -> dict[str, str]:
-    raw = await request.body()
-    try:
-        ce = _decoder.decode(raw)
-    except msgspec.DecodeError as exc:
-        log.warning("event_undecodable", path=request.url.path, error=str(exc))
-        return DROP
-    return await service.handle(ce)
+    ce = pubsub.decode_cloud_event(await request.body(), request.url.path)
+    return pubsub.DROP if ce is None else await service.handle(ce)
 
 
-class EventController(Controller):
-    """Where Dapr delivers the events this service subscribes to."""
-
-    path = EVENTS_PATH
-    include_in_schema = False
+class Events(pubsub.EventController):
+    """Where Dapr delivers the events of users, orders and dead letters."""
 
     @post("/users", status_code=200)
     async def on_users_event(self, request: Request[Any, Any, Any],
@@ -66,7 +56,7 @@ class EventController(Controller):
         if not isinstance(envelope, dict):
             envelope = {"data": {"raw": raw[:4096].decode("utf-8", "replace")}}
         await service.record_dead_letter(envelope, raw)
-        return SUCCESS
+        return pubsub.SUCCESS
 
 
-ROUTES: Final[list[Any]] = [subscribe_route(SUBSCRIPTIONS), EventController]
+ROUTES: Final[list[Any]] = [pubsub.subscribe_route(SUBSCRIPTIONS), Events]

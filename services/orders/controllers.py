@@ -7,10 +7,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from litestar import Controller, Response, get, patch, post
-from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.params import Parameter
 
+from services.common.app import provide_service
 from services.common.auth import Identity, provide_identity
 from services.common.errors import InvalidInput
 from services.orders.schemas import OrderCreate, OrderPage, OrderRead, OrderStatusUpdate, Status
@@ -25,16 +25,11 @@ IdempotencyKey = Annotated[
 ]
 
 
-def provide_service(state: State) -> OrdersService:
-    service: OrdersService = state.service
-    return service
-
-
 class OrderController(Controller):
     path = "/api/orders"
     tags = ["orders"]
     dependencies = {"identity": Provide(provide_identity),
-                    "service": Provide(provide_service, sync_to_thread=False)}
+                    "service": provide_service(OrdersService)}
 
     @post("/", status_code=201)
     async def create(self, data: OrderCreate, identity: Identity, service: OrdersService,

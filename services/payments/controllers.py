@@ -5,29 +5,21 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from litestar import Controller, get, post
-from litestar.datastructures import State
-from litestar.di import Provide
+from litestar import get, post
 
+from services.common.app import provide_service
 from services.common.contracts import internal
-from services.common.internal import CODED_ERROR_HANDLERS, require_caller
+from services.common.internal import InternalController, require_caller
 from services.common.names import ORDERS
 from services.payments.schemas import ChargeCreate, ChargeRead, RefundCreate, RefundRead
 from services.payments.service import PaymentsService
 
 
-def provide_service(state: State) -> PaymentsService:
-    service: PaymentsService = state.service
-    return service
-
-
-class ChargeController(Controller):
+class ChargeController(InternalController):
     """`/internal/charges` (Dapr invocation from orders only)."""
 
     path = "/" + internal.CHARGES
     guards = [require_caller(ORDERS)]
-    exception_handlers = CODED_ERROR_HANDLERS
-    include_in_schema = False
 
     @post("/", status_code=200)
     async def create_charge(self, data: ChargeCreate, service: PaymentsService) -> ChargeRead:
@@ -40,13 +32,11 @@ class ChargeController(Controller):
         return await service.get_charge(charge_id)
 
 
-class RefundController(Controller):
+class RefundController(InternalController):
     """`/internal/refunds` (Dapr invocation from orders only)."""
 
     path = "/" + internal.REFUNDS
     guards = [require_caller(ORDERS)]
-    exception_handlers = CODED_ERROR_HANDLERS
-    include_in_schema = False
 
     @post("/", status_code=200)
     async def create_refund(self, data: RefundCreate, service: PaymentsService) -> RefundRead:
@@ -56,4 +46,4 @@ class RefundController(Controller):
 
 
 ROUTES: list[Any] = [ChargeController, RefundController]
-DEPENDENCIES = {"service": Provide(provide_service, sync_to_thread=False)}
+DEPENDENCIES = {"service": provide_service(PaymentsService)}

@@ -76,7 +76,9 @@ def list_key(query: msgspec.Struct) -> str:
 
 class ProductCache:
     """Versioned read-through cache over the sidecar's gRPC state API (the Dapr SDK's async
-    client: on this hot path it costs a fraction of an HTTP round trip through httpx)."""
+    client): entries are raw bytes (`<version>|<JSON body>`), read in bulk and replaced in
+    state transactions, which the gRPC API carries as they are (docs/architecture.md,
+    "Reaching Dapr")."""
 
     def __init__(self, dapr: DaprClient, *, store: str = CACHE, ttl: int = DEFAULT_TTL,
                  stock_delay: float = DEFAULT_STOCK_DELAY) -> None:

@@ -7,16 +7,16 @@ import uuid
 from typing import Annotated, Any
 
 from litestar import Controller, delete, get, patch, post, put
-from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 from litestar.response import Response
 
+from services.common.app import provide_service
 from services.common.auth import Identity, provide_admin
 from services.common.contracts.internal import ProductBatchRead, ProductBatchRequest
 from services.common.errors import NotFound
-from services.common.internal import require_caller
+from services.common.internal import InternalController, require_caller
 from services.common.names import BASKET, HEADER_CACHE_VERSION, ORDERS
 from services.products import images, subscriptions
 from services.products.cache import VERSION_KEY, Cached
@@ -34,11 +34,6 @@ JSON = "application/json"
 ADMIN = {"admin": Provide(provide_admin)}
 # The 409 of a change to a soft-deleted product.
 DELETED = "The product is deleted and can no longer be changed"
-
-
-def provide_service(state: State) -> ProductsService:
-    service: ProductsService = state.service
-    return service
 
 
 def _cached(found: Cached) -> Response[bytes]:
@@ -125,12 +120,11 @@ class ProductController(Controller):
         await service.delete(_uuid(product_id))
 
 
-class ProductInternalController(Controller):
+class ProductInternalController(InternalController):
     """`/internal/products` (Dapr invocation from orders and basket only)."""
 
     path = "/internal/products"
     guards = [require_caller(ORDERS, BASKET)]
-    include_in_schema = False
 
     @post("/batch", status_code=200)
     async def batch(self, service: ProductsService,
@@ -141,4 +135,4 @@ class ProductInternalController(Controller):
 
 ROUTES: list[Any] = [ProductController, ProductInternalController, *images.ROUTES,
                       *subscriptions.ROUTES]
-DEPENDENCIES = {"service": Provide(provide_service, sync_to_thread=False)}
+DEPENDENCIES = {"service": provide_service(ProductsService)}

@@ -6,10 +6,11 @@ import uuid
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, patch, post
-from litestar.datastructures import CacheControlHeader, State
+from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
 from litestar.params import Parameter
 
+from services.common.app import provide_service
 from services.common.auth import Identity, Role, provide_admin, provide_identity
 from services.common.errors import DomainError
 from services.common.names import HEADER_CLIENT_IP
@@ -38,11 +39,6 @@ async def require_json(request: Request[Any, Any, Any]) -> None:
             raise UnsupportedMediaType("Send the body as application/json")
 
 
-def provide_service(state: State) -> UsersService:
-    service: UsersService = state.service
-    return service
-
-
 def provide_client_ip(request: Request[Any, Any, Any]) -> str:
     """The caller's address as the gateway saw it (calls only arrive through Dapr)."""
     return request.headers.get(HEADER_CLIENT_IP) or "unknown"
@@ -53,7 +49,7 @@ class UsersController(Controller):
     tags = ["users"]
     before_request = require_json  # type: ignore[assignment]  # Litestar unbinds it
     dependencies = {
-        "service": Provide(provide_service, sync_to_thread=False),
+        "service": provide_service(UsersService),
         "client_ip": Provide(provide_client_ip, sync_to_thread=False),
         "identity": Provide(provide_identity),
         "admin": Provide(provide_admin),

@@ -1,7 +1,7 @@
 // Package components registers the Dapr components this platform uses, and no others.
 //
 // Adding a component to components/ means registering its type here too; the
-// drift test in tests/unit/test_dapr_runtime.py fails otherwise.
+// drift test in tests/unit/platform/test_versions.py fails otherwise.
 package components
 
 import (

@@ -4,8 +4,8 @@ The SDK carries inputs and results as JSON, so each side converts at the edge: t
 orchestrator sends `encode(x)` and reads `decode(result, T)`; an activity is registered
 through its `Activity` definition, which decodes its input and encodes its result. An
 `Activity[In, Out]` names the activity and both types, so a change to either is a type
-error in the orchestrator and in the activity alike. The JSON is the same as the dicts the
-earlier code passed, so the histories of orders in flight still replay.
+error in the orchestrator and in the activity alike. Keep the JSON shapes: the histories
+of orders in flight hold them and replay them.
 """
 
 from __future__ import annotations
