@@ -30,6 +30,12 @@ if ! command -v wrk >/dev/null; then
   if ((${#need[@]})) || [[ $(id -u) -eq 0 ]] || sudo -n true 2>/dev/null; then need+=(wrk)
   else say "wrk is not installed (only bench/ needs it: apt-get install wrk)"; fi
 fi
+# Debian's chromium for the browser tests (tests/e2e, Playwright's executable_path): a
+# browser download by `playwright install` cannot work offline, a Debian package can.
+if [[ ! -x /usr/bin/chromium ]]; then
+  if ((${#need[@]})) || [[ $(id -u) -eq 0 ]] || sudo -n true 2>/dev/null; then need+=(chromium)
+  else say "chromium is not installed (only tests/e2e needs it: apt-get install chromium)"; fi
+fi
 if ((${#need[@]})); then
   say "installing ${need[*]} (apt-get)"
   export DEBIAN_FRONTEND=noninteractive

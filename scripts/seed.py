@@ -200,8 +200,7 @@ def products() -> list[dict[str, Any]]:
     for category, items in CATALOG.items():
         for name, price, stock, description in items:
             out.append({"name": name, "price": price, "category": category,
-                        "description": description, "stock": stock,
-                        "image_url": f"https://picsum.photos/seed/{slug(name)}/600/600"})
+                        "description": description, "stock": stock})
     return out
 
 
@@ -266,14 +265,40 @@ async def seed(gateway: str) -> int:
                      if p["name"] in have and p["stock"] and not have[p["name"]]["stock_quantity"]]
         await asyncio.gather(*(create(p) for p in todo),
                              *(restock(p, cur) for p, cur in unstocked))
+        pictured = await pictures(client, {p["name"]: p["category"] for p in catalog}, gate,
+                                  failed)
     created = len(todo) - len(failed)
     print(f"seed: {len(have)} products already there, {created} created"
           + (f", {len(restocked)} given their initial stock" if restocked else "")
+          + (f", {pictured} pictures drawn" if pictured else "")
           + (f", {len(without_stock)} without stock (inventory unavailable)"
              if without_stock else ""))
     for line in failed:
         print(f"seed: failed {line}", file=sys.stderr)
     return 1 if failed else 0
+
+
+async def pictures(client: httpx.AsyncClient, categories: dict[str, str],
+                   gate: asyncio.Semaphore, failed: list[str]) -> int:
+    """Every demo product without a picture of ours gets one (scripts/product_art.py),
+    uploaded through the admin endpoint like any picture (PUT /api/products/{id}/image)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import product_art
+
+    todo = [p for p in (await existing(client)).values()
+            if p["name"] in categories and not str(p.get("image_url") or "").startswith("/media/")]
+
+    async def upload(product: dict[str, Any]) -> None:
+        async with gate:
+            png = await asyncio.to_thread(product_art.draw, product["name"],
+                                          categories[product["name"]])
+            r = await client.put(f"/api/products/{product['id']}/image", content=png,
+                                 headers={"Content-Type": "image/png"})
+            if r.status_code != 200:
+                failed.append(f"picture of {product['name']}: {r.status_code} {r.text[:200]}")
+
+    await asyncio.gather(*(upload(p) for p in todo))
+    return len(todo)
 
 
 def main() -> int:

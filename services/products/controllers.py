@@ -18,7 +18,7 @@ from services.common.contracts.internal import ProductBatchRead, ProductBatchReq
 from services.common.errors import NotFound
 from services.common.internal import InternalController, require_caller
 from services.common.names import BASKET, HEADER_CACHE_VERSION, ORDERS
-from services.products import subscriptions
+from services.products import images, subscriptions
 from services.products.cache import VERSION_KEY, Cached
 from services.products.schemas import (
     CategoryList,
@@ -133,5 +133,6 @@ class ProductInternalController(InternalController):
         return await service.batch(list(dict.fromkeys(data.ids)))
 
 
-ROUTES: list[Any] = [ProductController, ProductInternalController, *subscriptions.ROUTES]
+ROUTES: list[Any] = [ProductController, ProductInternalController, *images.ROUTES,
+                      *subscriptions.ROUTES]
 DEPENDENCIES = {"service": provide_service(ProductsService)}
