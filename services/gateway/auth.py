@@ -19,13 +19,13 @@ import msgspec
 import structlog
 
 from services.common.auth import ROLES, Identity
+from services.common.contracts.internal import JWKS, JwkSet
 from services.common.dapr import Sidecar
 from services.common.errors import DomainError, Unauthorized, Unavailable
 from services.common.names import TOKEN_ALGORITHM, TOKEN_AUDIENCE, TOKEN_ISSUER, USERS
 
 log = structlog.get_logger(__name__)
 
-JWKS_PATH = "api/users/.well-known/jwks.json"
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 (a JWT type, not a secret)
 MAX_TOKEN_LENGTH = 4096
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
@@ -101,12 +101,13 @@ class Authenticator:
                 return  # another request refreshed while this one waited
             self._attempted_at = time.monotonic()
             try:
-                body = await self.sidecar.invoke_json(USERS, "GET", JWKS_PATH, timeout=5.0)
+                body = await self.sidecar.invoke_json(USERS, "GET", JWKS, timeout=5.0)
                 keys = {}
-                for jwk in body["keys"]:
-                    if jwk.get("alg", TOKEN_ALGORITHM) != TOKEN_ALGORITHM or "kid" not in jwk:
+                for jwk in msgspec.convert(body, JwkSet).keys:
+                    if jwk.alg != TOKEN_ALGORITHM:
                         continue
-                    keys[jwk["kid"]] = jwt.PyJWK(jwk, algorithm=TOKEN_ALGORITHM).key
+                    keys[jwk.kid] = jwt.PyJWK(msgspec.to_builtins(jwk),
+                                              algorithm=TOKEN_ALGORITHM).key
             except (DomainError, KeyError, TypeError, jwt.PyJWTError,
                     msgspec.DecodeError) as exc:
                 # Keep the keys we have; a users outage must not log everyone out.

@@ -12,6 +12,7 @@ from litestar.params import Parameter
 
 from services.common.app import provide_service
 from services.common.auth import Identity, Role, provide_admin, provide_identity
+from services.common.contracts.internal import JwkSet
 from services.common.errors import DomainError
 from services.common.names import HEADER_CLIENT_IP
 from services.users.schemas import (
@@ -107,7 +108,7 @@ class UsersController(Controller):
         return await service.set_role(admin, user_id, data.role)
 
     @get("/.well-known/jwks.json", cache_control=CacheControlHeader(max_age=300, public=True))
-    async def jwks(self, service: UsersService) -> dict[str, list[dict[str, Any]]]:
+    async def jwks(self, service: UsersService) -> JwkSet:
         """The public keys that verify access tokens."""
         return service.issuer.jwks
 

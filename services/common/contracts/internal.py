@@ -146,3 +146,24 @@ class ProductBatchItem(msgspec.Struct, kw_only=True):
 
 class ProductBatchRead(msgspec.Struct):
     items: list[ProductBatchItem]
+
+
+# -- users: the keys that verify access tokens (the gateway) -------------------------------------
+# Public as well (GET /api/users/.well-known/jwks.json); the gateway reads it through Dapr.
+JWKS = "api/users/.well-known/jwks.json"
+
+
+class Jwk(msgspec.Struct, kw_only=True, frozen=True):
+    """One public signing key (RFC 7517), an EC P-256 key for ES256."""
+
+    kty: str
+    crv: str
+    x: str
+    y: str
+    kid: str
+    alg: str
+    use: str = "sig"
+
+
+class JwkSet(msgspec.Struct, frozen=True):
+    keys: list[Jwk]

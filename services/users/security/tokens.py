@@ -12,13 +12,13 @@ import hashlib
 import secrets
 import time
 import uuid
-from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
+from services.common.contracts.internal import Jwk, JwkSet
 from services.common.names import TOKEN_ALGORITHM, TOKEN_AUDIENCE, TOKEN_ISSUER
 from services.common.settings import ConfigError
 
@@ -41,9 +41,9 @@ class TokenIssuer:
         self._key = key
         self.key_id = key_id
         self.ttl_seconds = ttl_seconds
-        jwk: dict[str, Any] = ECAlgorithm.to_jwk(key.public_key(), as_dict=True)
-        jwk.update({"kid": key_id, "alg": TOKEN_ALGORITHM, "use": "sig"})
-        self.jwks: dict[str, list[dict[str, Any]]] = {"keys": [jwk]}
+        public = ECAlgorithm.to_jwk(key.public_key(), as_dict=True)
+        self.jwks = JwkSet(keys=[Jwk(kty=public["kty"], crv=public["crv"], x=public["x"],
+                                     y=public["y"], kid=key_id, alg=TOKEN_ALGORITHM)])
 
     def issue(self, user_id: uuid.UUID, role: str, email: str) -> str:
         now = int(time.time())
