@@ -2,7 +2,9 @@
 # Installs what the platform needs on this machine, idempotently:
 #   - PostgreSQL and Redis servers (Debian packages) when they are missing,
 #   - the Python virtualenv in .venv with the pinned dependencies,
-#   - the pinned Dapr runtime built from the Go module proxy (scripts/build-dapr.sh).
+#   - the pinned Dapr runtime built from the Go module proxy (scripts/build-dapr.sh),
+#   - Prometheus (Debian's package) for `scripts/run.sh --observe`: required with
+#     `--observe`, otherwise installed along when root is at hand (the suite checks it).
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,6 +37,11 @@ fi
 if [[ ! -x /usr/bin/chromium ]]; then
   if ((${#need[@]})) || [[ $(id -u) -eq 0 ]] || sudo -n true 2>/dev/null; then need+=(chromium)
   else say "chromium is not installed (only tests/e2e needs it: apt-get install chromium)"; fi
+fi
+if ! command -v prometheus >/dev/null; then
+  if [[ " $* " == *" --observe "* ]] || ((${#need[@]})) || [[ $(id -u) -eq 0 ]] \
+     || sudo -n true 2>/dev/null; then need+=(prometheus)
+  else say "prometheus is not installed (only --observe needs it: apt-get install prometheus)"; fi
 fi
 if ((${#need[@]})); then
   say "installing ${need[*]} (apt-get)"

@@ -4,6 +4,8 @@ scheduler, and every app of dapr/dapr.yaml with its daprd sidecar.
     python scripts/stack.py up          # start everything, wait until ready, stay in foreground
     python scripts/stack.py up --detach # start everything and return once ready
     python scripts/stack.py down        # stop everything this script started
+    python scripts/stack.py up --observe                  # also Prometheus on :19090
+    python scripts/stack.py up --replicas orders=2,gateway=2   # more replicas, one machine
 
 The tests use the same functions (tests/conftest.py). Everything lives under .local/
 (git-ignored): data, logs, pid files and the generated secrets. A second `up` first stops
@@ -30,7 +32,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,17 @@ REDIS_PORT = 16379
 SMTP_PORT = 2525
 PLACEMENT_PORT = 16005
 SCHEDULER_PORT = 16006
+PLACEMENT_METRICS_PORT = 16090
+SCHEDULER_METRICS_PORT = 16091
+PROMETHEUS_PORT = 19090
+PROMETHEUS_URL = f"http://127.0.0.1:{PROMETHEUS_PORT}"
+SCRAPE_CONFIG = ROOT / "docs" / "ops" / "prometheus.yml"
+# Replica k of an app (k = 1 for the second, ...) uses each of the app's ports + k * 100:
+# orders-2 serves on 3103 with its daprd on 13103 (HTTP), 23103 (gRPC), 9103 (metrics),
+# gateway-2 on 8180; so do the app's own `*_PORT` variables of the run file. Up to
+# MAX_REPLICAS replicas keep every port below 32768 and clear of the servers' ports.
+REPLICA_PORT_STEP = 100
+MAX_REPLICAS = 9
 GATEWAY_URL = "http://127.0.0.1:8080"
 DATABASE_APPS = ("users", "products", "orders", "payments", "inventory", "notifications")
 ADMIN_EMAIL = "admin@shop.local"
@@ -383,7 +396,8 @@ def smtp_proc() -> Proc:
 
 def placement_proc() -> Proc:
     return Proc("placement", [str(DAPR_BIN / "placement"), "--port", str(PLACEMENT_PORT),
-                              "--healthz-port", "16080", "--metrics-port", "16090",
+                              "--healthz-port", "16080",
+                              "--metrics-port", str(PLACEMENT_METRICS_PORT),
                               "--log-level", "warn"])
 
 
@@ -391,7 +405,8 @@ def scheduler_proc() -> Proc:
     data = LOCAL / "scheduler"
     data.mkdir(parents=True, exist_ok=True)
     return Proc("scheduler", [str(DAPR_BIN / "scheduler"), "--port", str(SCHEDULER_PORT),
-                              "--healthz-port", "16081", "--metrics-port", "16091",
+                              "--healthz-port", "16081",
+                              "--metrics-port", str(SCHEDULER_METRICS_PORT),
                               "--etcd-data-dir", str(data), "--etcd-client-port", "16237",
                               "--log-level", "warn"])
 
@@ -411,6 +426,30 @@ class App:
     cwd: Path
     command: list[str]
     env: dict[str, str]
+    replica: int = 0
+
+    @property
+    def name(self) -> str:
+        """The process name: the app id for the first replica, `<app id>-<n>` for the n-th."""
+        return self.app_id if self.replica == 0 else f"{self.app_id}-{self.replica + 1}"
+
+    def replica_of(self, k: int) -> App:
+        """Replica k of this app: the same app id, each port + k * REPLICA_PORT_STEP."""
+        if not 0 <= k < MAX_REPLICAS:
+            raise StackError(f"{self.app_id}: at most {MAX_REPLICAS} replicas")
+        step = k * REPLICA_PORT_STEP
+        env = {key: str(int(value) + step) if key.endswith("_PORT") and value.isdigit()
+               else value for key, value in self.env.items()}
+        return replace(self, port=self.port + step, dapr_http=self.dapr_http + step,
+                       dapr_grpc=self.dapr_grpc + step, metrics=self.metrics + step, env=env,
+                       replica=k)
+
+    @property
+    def scrape_port(self) -> int:
+        """Where the app serves /metrics: its `*_INTERNAL_PORT` if it has one (the gateway
+        keeps metrics off its public port), else its port."""
+        internal = [v for k, v in self.env.items() if k.endswith("_INTERNAL_PORT")]
+        return int(internal[0]) if internal else self.port
 
     def app_proc(self, sec: dict[str, str]) -> Proc:
         env = {**self.env, "APP_ID": self.app_id, "APP_PORT": str(self.port),
@@ -420,7 +459,7 @@ class App:
         # The CLI runs the command in the app's folder; a relative program is found there.
         argv = [str(self.cwd / c) if "/" in c and not c.startswith("/") and i == 0 else c
                 for i, c in enumerate(self.command)]
-        return Proc(self.app_id, argv, env=env, cwd=self.cwd)
+        return Proc(self.name, argv, env=env, cwd=self.cwd)
 
     def sidecar_proc(self, sec: dict[str, str], run: dict[str, Any]) -> Proc:
         common = run.get("common", {})
@@ -445,7 +484,7 @@ class App:
                 *shlex.split(os.environ.get("ECOMMERCE_DAPRD_ARGS", ""))]
         env = {"APP_API_TOKEN": sec["app-api-token"], "DAPR_API_TOKEN": sec["dapr-api-token"],
                **{k: os.environ.get(k, v) for k, v in DAPRD_GO_ENV.items()}}
-        return Proc(f"{self.app_id}-dapr", argv, env=env)
+        return Proc(f"{self.name}-dapr", argv, env=env)
 
 
 # Go runtime settings of every daprd (each can be overridden from the environment). Seven
@@ -575,18 +614,18 @@ def _down() -> None:
 
 def wait_ready(apps: list[App], procs: dict[str, Proc], timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    pending = {a.app_id for a in apps}
+    pending = {a.name for a in apps}
     while pending and time.monotonic() < deadline:
-        for app in [a for a in apps if a.app_id in pending]:
-            for name in (app.app_id, f"{app.app_id}-dapr"):
+        for app in [a for a in apps if a.name in pending]:
+            for name in (app.name, f"{app.name}-dapr"):
                 pid = int(procs[name].pidfile.read_text()) if procs[name].pidfile.exists() else 0
                 if not pid or not _alive(pid):
                     raise StackError(f"{name} exited during start-up", procs[name])
             path = "/health/ready"
             code, _ = http_get(f"http://127.0.0.1:{app.port}{path}")
             if code == 200:
-                pending.discard(app.app_id)
-                log(f"  {app.app_id} ready on :{app.port}")
+                pending.discard(app.name)
+                log(f"  {app.name} ready on :{app.port}")
         time.sleep(0.3)
     if pending:
         name = sorted(pending)[0]
@@ -597,29 +636,34 @@ def wait_ready(apps: list[App], procs: dict[str, Proc], timeout: float) -> None:
         raise StackError(f"gateway /health answered {code}: {body[:500]!r}")
 
 
-def up(timeout: float = 180.0, servers_only: bool = False) -> dict[str, str]:
+def up(timeout: float = 180.0, servers_only: bool = False,
+       replicas: dict[str, int] | None = None, observe: bool = False) -> dict[str, str]:
     """Start the whole platform and return once the gateway reports every service ready
     (with `servers_only`, just the backing servers, placement and scheduler: the apps are
-    then started by `dapr run -f`, see scripts/dapr-run.sh)."""
+    then started by `dapr run -f`, see scripts/dapr-run.sh). `replicas` runs more than one
+    of an app, each with its own daprd ({"orders": 2}); `observe` also starts Prometheus."""
     if not (DAPR_BIN / "daprd").exists():
         raise StackError("the Dapr runtime is not built: run scripts/bootstrap.sh")
     with stack_lock():
         _down()
         try:
-            return _up(timeout, servers_only)
+            return _up(timeout, servers_only, replicas or {}, observe)
         except BaseException:  # a failed or interrupted start leaves nothing running
             _down()
             raise
 
 
-def _up(timeout: float, servers_only: bool = False) -> dict[str, str]:
+def _up(timeout: float, servers_only: bool = False, replicas: dict[str, int] | None = None,
+        observe: bool = False) -> dict[str, str]:
     sec = ensure_secrets()
     run, apps = load_apps()
+    apps = with_replicas(apps, replicas or {})
     if servers_only:
         apps = []
     for port, what in [(PG_PORT, "PostgreSQL"), (REDIS_PORT, "Redis"), (SMTP_PORT, "SMTP sink"),
                        (PLACEMENT_PORT, "placement"), (SCHEDULER_PORT, "scheduler"),
-                       *[(a.port, a.app_id) for a in apps]]:
+                       *[(a.port, a.name) for a in apps],
+                       *([(PROMETHEUS_PORT, "Prometheus")] if observe else [])]:
         if port_open(port):
             raise StackError(f"port {port} ({what}) is taken by a process this script did not "
                              "start; stop it first")
@@ -644,7 +688,111 @@ def _up(timeout: float, servers_only: bool = False) -> dict[str, str]:
                 p.start()
                 procs[p.name] = p
         wait_ready(apps, procs, timeout)
+    if observe:
+        with step("starting Prometheus"):
+            start_prometheus(apps)
     return sec
+
+
+def with_replicas(apps: list[App], replicas: dict[str, int]) -> list[App]:
+    """The apps of the run file plus the extra replicas asked for, each app's together."""
+    unknown = set(replicas) - {a.app_id for a in apps}
+    if unknown:
+        raise StackError(f"--replicas: no app {', '.join(sorted(unknown))} in {RUN_FILE.name}")
+    return [a.replica_of(k) for a in apps for k in range(replicas.get(a.app_id, 1))]
+
+
+def parse_replicas(text: str) -> dict[str, int]:
+    """`orders=2,gateway=2` -> {"orders": 2, "gateway": 2}."""
+    out: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        app_id, _, count = part.partition("=")
+        if not count.isdigit() or not 1 <= int(count) <= MAX_REPLICAS:
+            raise argparse.ArgumentTypeError(
+                f"{part!r}: expected <app id>=<replicas>, 1 to {MAX_REPLICAS}")
+        out[app_id.strip()] = int(count)
+    return out
+
+
+def start_replicas(app_id: str, count: int, timeout: float = 120.0,
+                   daprd_args: tuple[str, ...] = ()) -> list[App]:
+    """Beside a running stack, start replicas 1..count-1 of one app (each with its daprd)
+    and wait until they are ready; `down` stops them with the rest. Returns those replicas."""
+    sec = json.loads(SECRETS_FILE.read_text())
+    run, _ = load_apps()
+    extra = [app_by_id(app_id).replica_of(k) for k in range(1, count)]
+    procs: dict[str, Proc] = {}
+    with stack_lock():
+        for a in extra:
+            if port_open(a.port):
+                raise StackError(f"port {a.port} ({a.name}) is taken")
+            sidecar = a.sidecar_proc(sec, run)
+            sidecar.argv += list(daprd_args)
+            for p in (sidecar, a.app_proc(sec)):
+                p.start()
+                procs[p.name] = p
+        wait_ready(extra, procs, timeout)
+    return extra
+
+
+def stop_app(app: App, sec: dict[str, str], *, kill: bool = False) -> None:
+    """Stop (or SIGKILL, like a crash) one replica of an app and its sidecar, for good."""
+    run, _ = load_apps()
+    with stack_lock():
+        for p in (app.app_proc(sec), app.sidecar_proc(sec, run)):
+            p.kill() if kill else p.stop()
+
+
+# --------------------------------------------------------------------------------------------
+# observability: Prometheus (Debian's package) with the project's scrape configuration
+# --------------------------------------------------------------------------------------------
+def prometheus_config(apps: list[App], interval: str = "5s") -> dict[str, Any]:
+    """docs/ops/prometheus.yml with its static targets taken from the apps as they run here
+    (every replica's app and daprd, placement, scheduler), without the Kubernetes job."""
+    doc: dict[str, Any] = yaml.safe_load(SCRAPE_CONFIG.read_text())
+    doc["global"] = {**doc.get("global", {}), "scrape_interval": interval,
+                     "evaluation_interval": interval}
+    targets = {
+        "ecommerce-apps": [{"targets": [f"127.0.0.1:{a.scrape_port}"],
+                            "labels": {"app": a.app_id, "replica": a.name}} for a in apps],
+        "dapr-sidecars": [{"targets": [f"127.0.0.1:{a.metrics}"],
+                           "labels": {"app": a.app_id, "replica": a.name}} for a in apps],
+        "dapr-control-plane": [{"targets": [f"127.0.0.1:{port}"], "labels": {"service": name}}
+                               for name, port in (("placement", PLACEMENT_METRICS_PORT),
+                                                  ("scheduler", SCHEDULER_METRICS_PORT))],
+    }
+    jobs = [j for j in doc["scrape_configs"] if "static_configs" in j]
+    if {j["job_name"] for j in jobs} != set(targets):
+        raise StackError(f"{SCRAPE_CONFIG.relative_to(ROOT)}: expected the static jobs "
+                         f"{sorted(targets)}")
+    for job in jobs:
+        job["static_configs"] = targets[job["job_name"]]
+    doc["scrape_configs"] = jobs
+    return doc
+
+
+def start_prometheus(apps: list[App], timeout: float = 60.0) -> Proc:
+    """Prometheus on 127.0.0.1:PROMETHEUS_PORT scraping every app and sidecar; `down` stops it."""
+    binary = shutil.which("prometheus")
+    if not binary:
+        raise StackError("Prometheus is not installed: run scripts/bootstrap.sh --observe")
+    RUN.mkdir(parents=True, exist_ok=True)
+    conf = RUN / "prometheus.yml"
+    conf.write_text(yaml.safe_dump(prometheus_config(apps), sort_keys=False))
+    data = LOCAL / "prometheus"
+    data.mkdir(parents=True, exist_ok=True)
+    proc = Proc("prometheus", [binary, f"--config.file={conf}",
+                               f"--storage.tsdb.path={data}",
+                               "--storage.tsdb.retention.time=2d",
+                               f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}",
+                               "--log.level=warn"])
+    proc.start()
+    deadline = time.monotonic() + timeout
+    while http_get(f"{PROMETHEUS_URL}/-/ready")[0] != 200:
+        if time.monotonic() > deadline:
+            raise StackError(f"Prometheus not ready after {timeout:.0f}s", proc)
+        time.sleep(0.3)
+    return proc
 
 
 def restart_app(app_id: str, *, kill: bool = False, app: bool = True, sidecar: bool = True,
@@ -671,7 +819,15 @@ def seed() -> None:
             subprocess.run([str(PYTHON), str(seed_script)], check=True, cwd=ROOT)
 
 
-def banner(sec: dict[str, str]) -> None:
+def banner(sec: dict[str, str], observe: bool = False,
+           replicas: dict[str, int] | None = None) -> None:
+    extra = [a for a in with_replicas(load_apps()[1], replicas or {}) if a.replica]
+    if extra:
+        print("  Replicas      " + ", ".join(f"{a.name} on :{a.port} (daprd :{a.dapr_http})"
+                                             for a in extra), flush=True)
+    if observe:
+        print(f"  Prometheus    {PROMETHEUS_URL}  (targets: {PROMETHEUS_URL}/targets)",
+              flush=True)
     print(f"""
   The shop is running.
     API gateway   {GATEWAY_URL}        (health: {GATEWAY_URL}/health)
@@ -692,6 +848,10 @@ def main() -> int:
     p_up.add_argument("--no-seed", action="store_true", help="skip the demo catalog")
     p_up.add_argument("--servers-only", action="store_true",
                       help="only PostgreSQL, Redis, the SMTP sink, placement and scheduler")
+    p_up.add_argument("--observe", action="store_true",
+                      help=f"also start Prometheus on {PROMETHEUS_URL}")
+    p_up.add_argument("--replicas", type=parse_replicas, default={},
+                      metavar="APP=N,...", help="run N replicas of an app, e.g. orders=2,gateway=2")
     sub.add_parser("down", help="stop the platform")
     p_restart = sub.add_parser("restart", help="restart one app and its sidecar")
     p_restart.add_argument("app_id")
@@ -706,7 +866,7 @@ def main() -> int:
         return 0
     t0 = time.monotonic()
     try:
-        sec = up(servers_only=args.servers_only)
+        sec = up(servers_only=args.servers_only, replicas=args.replicas, observe=args.observe)
         if args.servers_only:
             log("backing servers ready; start the apps with `dapr run -f dapr/dapr.yaml`")
             return 0
@@ -721,7 +881,7 @@ def main() -> int:
         down()
         return 130
     log(f"ready in {time.monotonic() - t0:.1f}s")
-    banner(sec)
+    banner(sec, args.observe, args.replicas)
     if args.detach:
         return 0
     stop = False
