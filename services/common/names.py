@@ -23,7 +23,8 @@ NOTIFICATIONS: Final = "notifications"
 WEB: Final = "web"
 BASKET: Final = "basket"
 
-BACKEND_APPS: Final = (USERS, PRODUCTS, ORDERS, PAYMENTS, INVENTORY, NOTIFICATIONS)
+BACKEND_APPS: Final = (USERS, PRODUCTS, ORDERS, PAYMENTS, INVENTORY, NOTIFICATIONS,
+                       BASKET)
 
 # Topics on the `pubsub` component
 TOPIC_ORDERS: Final = "orders"

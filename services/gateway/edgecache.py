@@ -34,7 +34,7 @@ from prometheus_client import Counter
 
 from services.common.dapr import Sidecar
 from services.common.errors import DomainError
-from services.common.names import CACHE
+from services.common.names import CACHE, HEADER_BASKET_TOKEN
 from services.gateway import settings as gateway_settings
 from services.gateway.settings import GatewaySettings
 
@@ -46,6 +46,7 @@ LOOKUPS = Counter("ecommerce_gateway_edge_cache_total",
                   "error (the version could not be read)", ["result"])
 
 DEFAULT_MAX_BYTES = 64 << 20
+_BASKET_TOKEN = HEADER_BASKET_TOKEN.encode()  # a guest basket's credential
 DEFAULT_TTL = 60.0
 MAX_ENTRY_BYTES = 1 << 20
 
@@ -82,7 +83,7 @@ class Entry:
 def wants_bypass(headers: Mapping[bytes, bytes]) -> bool:
     """True for a request the cache must not answer: it carries credentials, or the
     client asks for a fresh answer."""
-    if b"authorization" in headers or b"cookie" in headers:
+    if b"authorization" in headers or b"cookie" in headers or _BASKET_TOKEN in headers:
         return True
     directives = headers.get(b"cache-control", b"") + b"," + headers.get(b"pragma", b"")
     return b"no-cache" in directives.lower() or b"no-store" in directives.lower()

@@ -42,6 +42,7 @@ from services.common.errors import (
 )
 from services.common.names import (
     BACKEND_APPS,
+    HEADER_BASKET_TOKEN,
     HEADER_CACHE_VERSION,
     HEADER_CLIENT_IP,
     HEADER_DAPR_API_TOKEN,
@@ -58,7 +59,7 @@ MAX_BODY = 1 << 20  # 1 MiB: no public request needs more.
 # Request headers passed on to the service (identity headers are added by the gateway).
 FORWARD_REQUEST = frozenset({
     b"content-type", b"accept", b"authorization", b"idempotency-key", b"x-request-id",
-    b"traceparent", b"tracestate", b"if-none-match", b"if-match",
+    b"traceparent", b"tracestate", b"if-none-match", b"if-match", HEADER_BASKET_TOKEN.encode(),
 })  # never x-user-*: identity headers are set by the gateway alone
 FORWARD_RESPONSE = frozenset({
     b"content-type", b"retry-after", b"www-authenticate", b"location", b"etag",

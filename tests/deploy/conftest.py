@@ -41,6 +41,19 @@ def service_apps() -> dict[str, int]:
     return apps
 
 
+def database_apps() -> list[str]:
+    """The services with a PostgreSQL database of their own: those whose Dapr Configuration
+    lets them read `<app>-db-dsn` (gateway and basket have none; basket keeps its data in the
+    Dapr state store)."""
+    out = []
+    for app in service_apps():
+        config = yaml.safe_load((ROOT / "dapr" / "config" / f"{app}.yaml").read_text())
+        if f"{app}-db-dsn" in config["spec"]["secrets"]["scopes"][0]["allowedSecrets"]:
+            out.append(app)
+    assert "gateway" not in out and len(out) >= 6
+    return out
+
+
 def load_all(path: Path) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 

@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.deploy.conftest import ROOT, service_apps
+from tests.deploy.conftest import ROOT, database_apps, service_apps
 
 DAPR_INFRA = ("placement", "scheduler")
 
@@ -92,8 +92,10 @@ def test_health_checks_and_start_order(compose: dict[str, Any]) -> None:
     for name, app_id in app_services(compose).items():
         deps = services[name]["depends_on"]
         assert deps["redis"]["condition"] == "service_healthy"
-        if app_id != "gateway":
+        if app_id in database_apps():
             assert deps["postgres"]["condition"] == "service_healthy"
+        else:
+            assert "postgres" not in deps, name
     nginx = services["nginx"]
     assert set(nginx["depends_on"]) == {"gateway", "gateway-2"}
     assert all(d["condition"] == "service_healthy" for d in nginx["depends_on"].values())
@@ -107,8 +109,10 @@ def test_backing_servers(compose: dict[str, Any]) -> None:
     assert ("./k8s/helm/ecommerce/files/init-databases.sh:/docker-entrypoint-initdb.d/"
             "10-init-databases.sh:ro") in pg["volumes"]
     for app in service_apps():
-        if app != "gateway":
+        if app in database_apps():
             assert f"{app.upper()}_DB_PASSWORD" in pg["environment"]
+        else:
+            assert f"{app.upper()}_DB_PASSWORD" not in pg["environment"]
     assert services["secrets"]["environment"]["smtp-port"] == "1025"
     assert services["secrets"]["environment"]["smtp-host"] in services
     conf = (ROOT / "docker" / "nginx.conf").read_text()

@@ -26,7 +26,13 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.conftest import ROOT, compose_text, interpolate, service_apps
+from tests.deploy.conftest import (
+    ROOT,
+    compose_text,
+    database_apps,
+    interpolate,
+    service_apps,
+)
 
 VENV_BIN = Path(sys.executable).parent
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
@@ -149,11 +155,10 @@ def test_compose_secret_store_has_every_secret_the_apps_read(
     for comp in (ROOT / "components").glob("*.yaml"):
         wanted |= set(re.findall(r"secretKeyRef: \{name: ([a-z0-9-]+)", comp.read_text()))
     assert wanted <= set(secrets), wanted - set(secrets)
-    for app in service_apps():
-        if app != "gateway":
-            password = generated_env[f"{app.upper()}_DB_PASSWORD"]
-            assert secrets[f"{app}-db-dsn"] == (
-                f"postgresql://{app}:{password}@postgres:5432/ecommerce_{app}")
+    for app in database_apps():
+        password = generated_env[f"{app.upper()}_DB_PASSWORD"]
+        assert secrets[f"{app}-db-dsn"] == (
+            f"postgresql://{app}:{password}@postgres:5432/ecommerce_{app}")
     key = load_pem_private_key(secrets["jwt-private-key"].encode(), password=None)
     assert isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1"
     assert secrets["redis-host"].split(":")[0] in compose["services"]
@@ -229,7 +234,7 @@ def psql(pg: dict[str, Any], sql: str) -> str:
 
 def test_init_script_creates_one_database_and_role_per_service(
         scratch_postgres: dict[str, Any]) -> None:
-    apps = [a for a in service_apps() if a != "gateway"]
+    apps = database_apps()
     # A quote and a backslash in a password must not break (or inject into) the SQL.
     passwords = {f"{a.upper()}_DB_PASSWORD": f"pw-{a}-'\\\";" for a in apps}
     r = run_init(scratch_postgres, passwords)

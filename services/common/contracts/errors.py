@@ -13,7 +13,7 @@ import msgspec
 
 
 class ErrorCode(StrEnum):
-    """Every `code` an internal endpoint can answer with."""
+    """Every `code` an internal endpoint (or the basket's public API) can answer with."""
 
     # inventory
     OUT_OF_STOCK = "out_of_stock"
@@ -27,6 +27,14 @@ class ErrorCode(StrEnum):
     CHARGE_NOT_REFUNDABLE = "charge_not_refundable"
     REFUND_EXCEEDS_CHARGE = "refund_exceeds_charge"
     REFUND_FAILED = "refund_failed"
+    # basket (public answers of /api/basket, for the storefront and other clients)
+    BASKET_FULL = "basket_full"
+    LINE_LIMIT = "line_limit"
+    ITEMS_LIMIT = "items_limit"
+    PRODUCT_UNAVAILABLE = "product_unavailable"
+    UNAVAILABLE_ITEMS = "unavailable_items"
+    BASKET_EMPTY = "basket_empty"
+    BASKET_BUSY = "basket_busy"
 
 
 class Problem(msgspec.Struct, kw_only=True, frozen=True):
