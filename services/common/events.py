@@ -13,8 +13,12 @@ from typing import Any, Final
 import msgspec
 import structlog
 from litestar import Controller, get
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
 
 from services.common.dapr import Sidecar
+from services.common.errors import Forbidden
+from services.common.internal import caller_app_ids
 from services.common.names import DEAD_LETTER_TOPIC, PUBSUB
 
 log = structlog.get_logger(__name__)
@@ -31,12 +35,23 @@ async def publish(sidecar: Sidecar, topic: str, event_type: str,
 EVENTS_PATH: Final = "/internal/events"
 
 
+def delivered_by_pubsub(connection: ASGIConnection[Any, Any, Any, Any],
+                        _: BaseRouteHandler) -> None:
+    """Only the app's own daprd delivering a subscription may post here (the app's
+    SidecarOnlyGuard checked the token). A call by service invocation carries the calling
+    app's `dapr-caller-app-id`, which a pub/sub delivery never does: any other app calling
+    this route through its sidecar would otherwise forge an event."""
+    if caller_app_ids(connection):
+        raise Forbidden("Events are delivered by the pub/sub component, not invoked")
+
+
 class EventController(Controller):
     """Base of the routes Dapr delivers a service's subscribed events to: `/internal/events/
     <topic>`, out of the OpenAPI document. Subclasses add one POST handler per topic."""
 
     path = EVENTS_PATH
     include_in_schema = False
+    guards = [delivered_by_pubsub]
 
 
 class Subscription(msgspec.Struct, frozen=True):

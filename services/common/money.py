@@ -20,10 +20,11 @@ def to_money(value: object) -> Decimal:
         raise ValueError("must be a decimal amount") from exc
     if not amount.is_finite():
         raise ValueError("must be a finite amount")
-    if amount != amount.quantize(CENT, rounding=ROUND_HALF_UP):
-        raise ValueError("must have at most two decimal places")
+    # The range first: quantizing 1e30 to cents needs more digits than the context holds.
     if amount < 0 or amount > MAX_AMOUNT:
         raise ValueError(f"must be between 0 and {MAX_AMOUNT}")
+    if amount != amount.quantize(CENT, rounding=ROUND_HALF_UP):
+        raise ValueError("must have at most two decimal places")
     return amount.quantize(CENT)
 
 

@@ -20,4 +20,7 @@ def serve(app_id: str, default_port: int,
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                 log_config=None, access_log=False, lifespan="on",
-                loop="uvloop", http="httptools", timeout_graceful_shutdown=10)
+                loop="uvloop", http="httptools", timeout_graceful_shutdown=10,
+                # The gateway alone decides whom to believe (services/gateway/clientaddr.py);
+                # uvicorn's default would trust X-Forwarded-For from loopback.
+                proxy_headers=False)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -15,8 +17,9 @@ from litestar.types import Receive, Scope, Send
 from services.common.app import build_app
 from services.common.dapr import Sidecar
 from services.common.names import BACKEND_APPS, WEB
-from services.common.settings import Settings
-from services.gateway import edgecache, openapi, ratelimit, web
+from services.common.revocation import CHECK_SECONDS, RevocationList
+from services.common.settings import ConfigError, Settings
+from services.gateway import clientaddr, edgecache, openapi, ratelimit, surface, web
 from services.gateway import settings as gateway_settings
 from services.gateway.auth import Authenticator
 from services.gateway.proxy import Proxy
@@ -44,6 +47,40 @@ async def aggregated_health(sidecar: Sidecar) -> tuple[bool, dict[str, str]]:
     return all(v == "ok" for v in results.values()), results
 
 
+def revocation_seconds(env: Mapping[str, str]) -> float:
+    """REVOCATION_CHECK_SECONDS: how long a session's "not revoked" answer is reused
+    (services.common.revocation); at most 60, so an ended session stops within a minute."""
+    raw = env.get("REVOCATION_CHECK_SECONDS", "") or str(CHECK_SECONDS)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 60:
+        raise ConfigError(f"REVOCATION_CHECK_SECONDS must be between 0 and 60, got {raw!r}")
+    return value
+
+
+class HealthCache:
+    """The aggregated health, computed at most once per `ttl` seconds however many ask:
+    a flood of public GET /health must not fan out to every service each time."""
+
+    def __init__(self, ttl: float = 1.5) -> None:
+        self.ttl = ttl
+        self._at = -1e9
+        self._value: tuple[bool, dict[str, str]] = (False, {})
+        self._lock = asyncio.Lock()
+
+    async def get(self, sidecar: Sidecar) -> tuple[bool, dict[str, str]]:
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._at < self.ttl:
+            return self._value
+        async with self._lock:  # one fan-out in flight; the others wait for its answer
+            if loop.time() - self._at >= self.ttl:
+                self._value = await aggregated_health(sidecar)
+                self._at = loop.time()
+            return self._value
+
+
 def create_app(settings: Settings) -> Litestar:
     proxy = Proxy(info=msgspec.json.encode(API_INFO))
 
@@ -54,7 +91,7 @@ def create_app(settings: Settings) -> Litestar:
     @get("/health")
     async def health(state: State) -> Response[dict[str, Any]]:
         """Readiness of every service behind the gateway; 503 names the ones that are down."""
-        ok, services = await aggregated_health(state.sidecar)
+        ok, services = await state.health_cache.get(state.sidecar)
         down = sorted(k for k, v in services.items() if v != "ok")
         body: dict[str, Any] = {"status": "ok" if ok else "degraded", "services": services}
         if down:
@@ -83,9 +120,16 @@ def create_app(settings: Settings) -> Litestar:
     conf = gateway_settings.load()  # a malformed variable stops start-up
     limits = ratelimit.from_settings(conf)
     edge = edgecache.from_settings(conf)
+    trusted = clientaddr.load(os.environ)
+    public = surface.load(os.environ)
+    revocation_check = revocation_seconds(os.environ)
 
     async def start(app: Litestar) -> None:
-        app.state.authenticator = Authenticator(app.state.sidecar)
+        app.state.health_cache = HealthCache()
+        app.state.internal = surface.InternalServer(app, settings.host, public.internal_port)
+        await app.state.internal.start()
+        app.state.authenticator = Authenticator(
+            app.state.sidecar, revocations=RevocationList(app.state.sidecar, revocation_check))
         app.state.ratelimiter = ratelimit.RateLimiter(app.state.sidecar, limits)
         app.state.edgecache = edgecache.EdgeCache(edge)
         app.state.openapi = openapi.OpenAPIAggregator(
@@ -93,10 +137,14 @@ def create_app(settings: Settings) -> Litestar:
 
     async def stop(app: Litestar) -> None:
         await app.state.ratelimiter.aclose()
+        await app.state.internal.stop()
 
     app = build_app(settings, route_handlers=[api, health, openapi_json, docs, docs_init,
                                               assets], guarded=False,
                     liveness_path="/health/live", start_traces=True,
                     on_startup=[start], on_shutdown=[stop], title="ecommerce API gateway")
     web.mount(app)  # every other path: the storefront
+    # Outermost: the client's real address first, then what the public port may show.
+    app.asgi_handler = clientaddr.ClientAddress(
+        surface.PublicSurface(app.asgi_handler, public), trusted)
     return app

@@ -23,6 +23,7 @@ from services.common.contracts.internal import JWKS, JwkSet
 from services.common.dapr import Sidecar
 from services.common.errors import DomainError, Unauthorized, Unavailable
 from services.common.names import TOKEN_ALGORITHM, TOKEN_AUDIENCE, TOKEN_ISSUER, USERS
+from services.common.revocation import RevocationList
 
 log = structlog.get_logger(__name__)
 
@@ -35,8 +36,10 @@ class Authenticator:
     """Turns an Authorization header into a verified Identity, or None when absent."""
 
     def __init__(self, sidecar: Sidecar, *, refresh_floor: float = 30.0,
-                 max_age: float = 600.0, leeway: float = 5.0) -> None:
+                 max_age: float = 600.0, leeway: float = 5.0,
+                 revocations: RevocationList | None = None) -> None:
         self.sidecar = sidecar
+        self.revocations = revocations
         self.refresh_floor = refresh_floor
         self.max_age = max_age
         self.leeway = leeway
@@ -76,6 +79,10 @@ class Authenticator:
             raise Unauthorized("The token is invalid") from None
         if role not in ROLES or (email is not None and not isinstance(email, str)):
             raise Unauthorized("The token is invalid")
+        sid = claims.get("sid")
+        if self.revocations is not None and await self.revocations.revoked(
+                str(user_id), sid if isinstance(sid, str) else None, int(claims["iat"])):
+            raise Unauthorized("The session has ended; sign in again")
         return Identity(user_id=user_id, role=role, email=email)
 
     async def _key(self, kid: str) -> Any:

@@ -108,6 +108,23 @@ class BadPath(DomainError):
     status, title = 400, "Bad request"
 
 
+class UnsupportedMediaType(DomainError):
+    status, title = 415, "Unsupported media type"
+
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def require_json(content_type: str, path: str) -> None:
+    """Every public API body is JSON, except a product picture (its own image types,
+    checked by products): anything else is a 415 before it travels further, as the OpenAPI
+    document says (services.common.app documents the 415 of every operation with a body)."""
+    media = content_type.split(";")[0].strip().lower()
+    if media == "application/json" or media.endswith("+json") or path.endswith("/image"):
+        return
+    raise UnsupportedMediaType("Send the body as application/json")
+
+
 class BodyTooLarge(DomainError):
     status, title = 413, "Payload too large"
 
@@ -214,6 +231,8 @@ class Proxy:
             headers.update(identity.as_headers())
         telemetry.inject_trace_headers(headers)
         body = await _read_body(receive)
+        if body and method in _BODY_METHODS:
+            require_json(headers.get("content-type", ""), path)
         method_path = "health" if parts[3:] == ["health"] else path.lstrip("/")
         if query:
             method_path += "?" + query.decode("latin-1")

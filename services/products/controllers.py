@@ -6,14 +6,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from litestar import Controller, delete, get, patch, post, put
+import msgspec
+from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.di import Provide
 from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 from litestar.response import Response
 
 from services.common.app import provide_service
-from services.common.auth import Identity, provide_admin
+from services.common.auth import Identity, identity_from_headers, provide_admin
 from services.common.contracts.internal import ProductBatchRead, ProductBatchRequest
 from services.common.errors import NotFound
 from services.common.internal import InternalController, require_caller
@@ -44,6 +45,13 @@ def _cached(found: Cached) -> Response[bytes]:
         headers[HEADER_CACHE_VERSION] = f"{VERSION_KEY}={found.version}"
     assert found.body is not None
     return Response(found.body, media_type=JSON, headers=headers)
+
+
+class _Active(msgspec.Struct):
+    active: bool
+
+
+_ACTIVE = msgspec.json.Decoder(_Active)
 
 
 def _uuid(raw: str) -> uuid.UUID:
@@ -88,9 +96,16 @@ class ProductController(Controller):
 
     @get("/{product_id:str}",
          responses={200: ResponseSpec(ProductRead, description="The product")})
-    async def get_product(self, service: ProductsService, product_id: str) -> Response[bytes]:
-        """One product; a deleted one is still readable (active: false) for order history."""
-        return _cached(await service.get(_uuid(product_id)))
+    async def get_product(self, service: ProductsService, product_id: str,
+                          request: Request[Any, Any, Any]) -> Response[bytes]:
+        """One product. A deleted one is 404 like a missing one, except to admins (who
+        see it with `active: false`)."""
+        found = await service.get(_uuid(product_id))
+        if found.body is not None and not _ACTIVE.decode(found.body).active:
+            who = identity_from_headers(request.headers)
+            if who is None or not who.is_admin:
+                raise NotFound(f"No product with id {product_id}")
+        return _cached(found)
 
     @post("/", dependencies=ADMIN)
     async def create_product(self, service: ProductsService, admin: Identity,

@@ -22,7 +22,7 @@ from services.common.contracts.internal import (
     StockUpdate,
 )
 from services.common.dapr import Sidecar
-from services.common.errors import Conflict, InvalidInput, NotFound, UpstreamError
+from services.common.errors import Conflict, DomainError, InvalidInput, NotFound, UpstreamError
 from services.common.names import INVENTORY
 from services.products import repository
 from services.products.cache import Cached, ProductCache, item_key, list_key
@@ -81,6 +81,13 @@ def parse_price(field: str, value: Any) -> Decimal:
         raise _field_error(field, str(exc)) from exc
 
 
+class InvalidQuery(DomainError):
+    """A listing parameter the catalog cannot use (min_price=1e30, page=0): 400, as for
+    any malformed query parameter, with the field errors."""
+
+    status, title = 400, "Bad request"
+
+
 def build_query(*, search: str | None, category: str | None, min_price: str | None,
                 max_price: str | None, in_stock: bool | None, sort: str | None, page: int,
                 page_size: int) -> ListQuery:
@@ -117,7 +124,7 @@ def build_query(*, search: str | None, category: str | None, min_price: str | No
     if category and (len(category) > 60 or "\x00" in category):
         errors.append({"field": "category", "message": "is not a valid category"})
     if errors:
-        raise InvalidInput("; ".join(f"{e['field']}: {e['message']}" for e in errors),
+        raise InvalidQuery("; ".join(f"{e['field']}: {e['message']}" for e in errors),
                            errors=errors)
     return ListQuery(search=search or None, category=category.lower() if category else None,
                      min_price=money.fmt(lo) if lo is not None else None,

@@ -108,10 +108,15 @@ async def list_users(db: asyncpg.Pool, *, limit: int, offset: int, search: str |
 # -- refresh tokens ------------------------------------------------------------------------
 async def insert_refresh_token(db: asyncpg.Pool | asyncpg.Connection, *, digest: bytes,
                                family_id: uuid.UUID, user_id: uuid.UUID,
-                               ttl: timedelta) -> uuid.UUID:
-    token_id: uuid.UUID = await db.fetchval(
-        "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at)"
-        " VALUES ($1, $2, $3, now() + $4) RETURNING id", digest, family_id, user_id, ttl)
+                               ttl: timedelta, chain_ttl: timedelta) -> uuid.UUID | None:
+    """The new token of a chain; it expires `ttl` from now but never later than `chain_ttl`
+    after the chain's first token. None when the chain is already that old."""
+    token_id: uuid.UUID | None = await db.fetchval(
+        "WITH chain AS (SELECT coalesce(min(issued_at), now()) + $5::interval AS ends"
+        " FROM refresh_tokens WHERE family_id = $2)"
+        " INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at)"
+        " SELECT $1, $2, $3, least(now() + $4::interval, chain.ends) FROM chain"
+        " WHERE chain.ends > now() RETURNING id", digest, family_id, user_id, ttl, chain_ttl)
     return token_id
 
 

@@ -12,6 +12,7 @@ from services.common.auth import Identity
 from services.common.contracts.events import EventType, UserRegistered
 from services.common.dapr import Sidecar
 from services.common.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from services.common.revocation import Revoker
 from services.users import repository
 from services.users.outbox import OUTBOX
 from services.users.schemas import (
@@ -29,6 +30,8 @@ from services.users.security.passwords import Passwords
 from services.users.security.ratelimit import RateLimiter, subject_key
 from services.users.security.tokens import TokenIssuer, new_refresh_token, refresh_digest
 from services.users.settings import UsersSettings
+from services.users.throttle import Limit, Throttle
+from services.users.throttle import key as throttle_key
 
 log = structlog.get_logger(__name__)
 
@@ -46,15 +49,22 @@ class UsersService:
         self.settings = settings
         self.passwords = passwords or Passwords()
         self.limiter = RateLimiter(sidecar, settings.rate_window_seconds)
+        self.guesses = Throttle(db)
+        self.revoker = Revoker(sidecar, settings.access_token_ttl_seconds)
+        self.password_checks = Throttle(db, "failed password checks")
 
     # -- sessions --------------------------------------------------------------------------
     async def _session(self, user: repository.UserRow, family_id: uuid.UUID | None = None,
                        conn: asyncpg.Connection | None = None) -> tuple[SessionRead, uuid.UUID]:
         token, digest = new_refresh_token()
+        family = family_id or uuid.uuid4()
         token_id = await repository.insert_refresh_token(
-            conn or self.db, digest=digest, family_id=family_id or uuid.uuid4(), user_id=user.id,
-            ttl=timedelta(seconds=self.settings.refresh_token_ttl_seconds))
-        access = self.issuer.issue(user.id, user.role, user.email)
+            conn or self.db, digest=digest, family_id=family, user_id=user.id,
+            ttl=timedelta(seconds=self.settings.refresh_token_ttl_seconds),
+            chain_ttl=timedelta(seconds=self.settings.refresh_chain_max_seconds))
+        if token_id is None:  # the chain reached its absolute lifetime: sign in again
+            raise Unauthorized("The session has reached its maximum age; sign in again")
+        access = self.issuer.issue(user.id, user.role, user.email, sid=family)
         return SessionRead(user=user.public(), token=access, refresh_token=token,
                        expires_in=self.issuer.ttl_seconds), token_id
 
@@ -86,28 +96,24 @@ class UsersService:
     async def login(self, data: SessionCreate, client_ip: str) -> SessionRead:
         email = normalise_email(data.email)
         s = self.settings
-        ip_key = subject_key("login", "ip", client_ip)
-        account_key = subject_key("login", "account", email)
-        account_failures = 0
-        for key, limit in ((ip_key, s.login_failures_per_ip),
-                           (account_key, s.login_failures_per_account)):
-            count, retry_after = await self.limiter.count(key)
-            if count >= limit:
-                raise RateLimiter.refuse(retry_after, "failed logins")
-            if key == account_key:
-                account_failures = count
+        # Every guess takes its slots before the password is checked (atomic, see
+        # services/users/throttle.py); a right one gives them back.
+        own = throttle_key("login:account-ip", email, client_ip)
+        shared = [throttle_key("login:ip", client_ip), throttle_key("login:account", email)]
+        await self.guesses.take([
+            Limit(shared[0], s.login_failures_per_ip, s.rate_window_seconds),
+            Limit(own, s.login_failures_per_account, s.rate_window_seconds),
+            Limit(shared[1], s.login_failures_per_account_total, s.account_window_seconds)])
         user = await repository.get_by_email(self.db, email)
         # Unknown e-mail: verify against a dummy hash so both failures take the same time.
         ok = await self.passwords.verify(user.password_hash if user else None, data.password)
         if user is None or not ok:
-            await self.limiter.hit(ip_key)
-            await self.limiter.hit(account_key)
             raise Unauthorized(BAD_CREDENTIALS)
+        await self.guesses.forget([own])
+        await self.guesses.give_back(shared)
         if self.passwords.needs_rehash(user.password_hash):
             new_hash = await self.passwords.hash(data.password)
             await repository.replace_password_hash(self.db, user.id, user.password_hash, new_hash)
-        if account_failures:  # a state delete only when there is a count to clear
-            await self.limiter.reset(account_key)
         session, _ = await self._session(user)
         return session
 
@@ -124,6 +130,7 @@ class UsersService:
         if known is not None and known[1] is not None:
             # A used token came back: it was stolen or replayed. End the whole chain.
             revoked = await repository.revoke_family(self.db, known[0])
+            await self.revoker.end_session(known[0])
             log.warning("refresh_token_reuse", family_id=str(known[0]), revoked=revoked)
         raise Unauthorized("The refresh token is invalid, expired or revoked")
 
@@ -131,6 +138,7 @@ class UsersService:
         known = await repository.refresh_token_state(self.db, refresh_digest(refresh_token))
         if known is not None:
             await repository.revoke_family(self.db, known[0])
+            await self.revoker.end_session(known[0])  # its access token stops too
 
     # -- profile ---------------------------------------------------------------------------
     async def get(self, user_id: uuid.UUID) -> UserRead:
@@ -149,14 +157,14 @@ class UsersService:
             user = await repository.get_by_id(self.db, who.user_id, with_hash=True)
             if user is None:
                 raise NotFound("No such user")
-            account_key = subject_key("login", "account", user.email)
-            count, retry_after = await self.limiter.count(account_key)
-            if count >= self.settings.login_failures_per_account:
-                raise RateLimiter.refuse(retry_after, "failed password checks")
+            checks = [throttle_key("password:account", str(user.id))]
+            await self.password_checks.take([Limit(
+                checks[0], self.settings.login_failures_per_account,
+                self.settings.rate_window_seconds)])
             if not await self.passwords.verify(user.password_hash, data.current_password):
-                await self.limiter.hit(account_key)
                 raise InvalidInput("current_password: incorrect", errors=[
                     {"field": "current_password", "message": "incorrect"}])
+            await self.password_checks.forget(checks)
             password_hash = await self.passwords.hash(data.password)
         async with self.db.acquire() as conn, conn.transaction():
             updated = await repository.update_profile(conn, who.user_id, name=name,
@@ -166,6 +174,8 @@ class UsersService:
             if password_hash is not None:
                 # Every other session ends with a password change.
                 await repository.revoke_user_tokens(conn, who.user_id)
+        if password_hash is not None:
+            await self.revoker.end_all(who.user_id)  # and so do their access tokens
         return updated.public()
 
     # -- administration --------------------------------------------------------------------
@@ -185,6 +195,8 @@ class UsersService:
         user = await repository.set_role(self.db, user_id, role)
         if user is None:
             raise NotFound("No such user")
+        # Tokens still carrying the old role stop; a refresh issues one with the new role.
+        await self.revoker.end_all(user_id)
         log.info("role_changed", user_id=str(user_id), role=role, by=str(who.user_id))
         return user.public()
 

@@ -19,9 +19,17 @@ class UsersSettings(msgspec.Struct, frozen=True, kw_only=True):
 
     access_token_ttl_seconds: Positive = 15 * 60
     refresh_token_ttl_seconds: Positive = 14 * 24 * 3600
+    # A refresh chain (one sign-in and its rotations) ends this long after the sign-in,
+    # however often it was used: a stolen chain cannot be kept alive forever.
+    refresh_chain_max_seconds: Positive = 30 * 24 * 3600
     rate_window_seconds: Positive = 15 * 60
+    # Wrong guesses per account from one address, and per address over all accounts, per
+    # rate window; per account over all addresses per `account_window_seconds`
+    # (services/users/throttle.py).
     login_failures_per_account: Positive = 5
     login_failures_per_ip: Positive = 20
+    login_failures_per_account_total: Positive = 50
+    account_window_seconds: Positive = 3600
     registrations_per_ip: Positive = 10
     registrations_per_account: Positive = 5
 

@@ -45,11 +45,16 @@ class TokenIssuer:
         self.jwks = JwkSet(keys=[Jwk(kty=public["kty"], crv=public["crv"], x=public["x"],
                                      y=public["y"], kid=key_id, alg=TOKEN_ALGORITHM)])
 
-    def issue(self, user_id: uuid.UUID, role: str, email: str) -> str:
+    def issue(self, user_id: uuid.UUID, role: str, email: str,
+              sid: uuid.UUID | None = None) -> str:
+        """`sid` names the session (the refresh-token family) so that logout can revoke
+        the session's access tokens at the gateway (services.common.revocation)."""
         now = int(time.time())
         claims = {"iss": TOKEN_ISSUER, "aud": TOKEN_AUDIENCE, "sub": str(user_id), "role": role,
                   "email": email, "iat": now, "exp": now + self.ttl_seconds,
                   "jti": uuid.uuid4().hex}
+        if sid is not None:
+            claims["sid"] = str(sid)
         return jwt.encode(claims, self._key, algorithm=TOKEN_ALGORITHM,
                           headers={"kid": self.key_id, "typ": ACCESS_TOKEN_TYPE})
 

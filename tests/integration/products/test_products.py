@@ -136,7 +136,9 @@ async def test_admin_creates_replaces_patches_and_soft_deletes(
 
     assert (await gateway.delete(f"/api/products/{pid}",
                                  headers=admin_headers)).status_code == 204
-    gone = (await gateway.get(f"/api/products/{pid}")).json()
+    # 404 to the public, like a missing one; admins still see it (active: false)
+    is_problem(await gateway.get(f"/api/products/{pid}"), 404)
+    gone = (await gateway.get(f"/api/products/{pid}", headers=admin_headers)).json()
     assert gone["active"] is False and gone["deleted_at"] is not None
     assert gone["price"] == "14.99", "a deleted product stays readable for order history"
     assert (await _list(gateway, search=word))["total"] == 0
@@ -434,7 +436,8 @@ async def test_reads_are_cached_and_writes_invalidate_at_once(
         assert (await _list(gateway, search=word))["items"][0]["price"] == price
     # a delete too
     assert (await gateway.delete(url, headers=admin_headers)).status_code == 204
-    assert (await gateway.get(url)).json()["active"] is False
+    assert (await gateway.get(url, headers=admin_headers)).json()["active"] is False
+    is_problem(await gateway.get(url), 404)
     assert (await _list(gateway, category=category))["total"] == 0
     assert category not in {c["name"] for c in
                             (await gateway.get("/api/products/categories")).json()["items"]}
