@@ -34,7 +34,9 @@ ADDRESS = {"name": "Ada Lovelace", "line1": "12 Analytical Row", "city": "London
 expect.set_options(timeout=15_000)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while sync_playwright() is open it keeps an event loop running
+# on the main thread, and every async test after it could not start its own.
+@pytest.fixture(scope="module")
 def playwright_session() -> Iterator[Playwright]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run scripts/bootstrap.sh (it installs chromium)")
@@ -42,7 +44,7 @@ def playwright_session() -> Iterator[Playwright]:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_session: Playwright) -> Iterator[Browser]:
     b = playwright_session.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
     yield b
