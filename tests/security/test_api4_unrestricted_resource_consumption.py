@@ -17,7 +17,7 @@ from tests.conftest import is_problem, metric
     {"min_price": "1e30"}, {"max_price": "1e30"}, {"min_price": "-1e30"},
     {"min_price": "1E+999999999"}, {"max_price": "NaN"}, {"min_price": "Infinity"},
     {"min_price": "0.001"}, {"min_price": "1e-30"}, {"max_price": "0x10"},
-    {"page_size": "100000"}, {"page": "0"}, {"page_size": "-1"}, {"page": "1e3"},
+    {"page_size": "100000"}, {"page": "0"}, {"page_size": "-1"},
 ])
 async def test_numbers_the_schema_lets_through_but_nothing_can_hold_are_400(
         gateway: httpx.AsyncClient, query: dict[str, str]) -> None:
