@@ -8,7 +8,8 @@ Checkout with key K, and why a crash never makes two orders for K nor blocks a l
    ones ordered, whatever the basket holds now;
 3. ask orders for the order with Idempotency-Key `order_key(user, K)`: the first call makes
    it (201), every later one gets the same order back (200), so a retry after a crash
-   anywhere past step 2 finds the order instead of making a second;
+   anywhere past step 2 finds the order instead of making a second; a refusal (4xx: orders
+   made no order) drops the pending K, so a corrected retry orders what the basket holds;
 4. settle: take the ordered lines out of the basket, drop the pending K and remember K.
 A checkout with another key ignores (and replaces) a pending K, so a crash never leaves the
 shopper unable to check out.
@@ -194,8 +195,15 @@ class Baskets:
         if doc is None or doc.pending is None or doc.pending.key != key:  # _start saw to it
             raise RuntimeError(f"checkout {key!r} has no pending lines")
         ordered = doc.pending.lines
-        order, created = await orders.place(self.sidecar, identity, ordered, body,
-                                            model.order_key(identity.user_id, key))
+        try:
+            order, created = await orders.place(self.sidecar, identity, ordered, body,
+                                                model.order_key(identity.user_id, key))
+        except orders.OrdersRefused:
+            # A refusal made no order (an order this key made before would have come back,
+            # or, asked with other lines, been refused again): the next attempt with this
+            # key may order what the basket holds then.
+            await self.store.update(owner.key, _forget(key), self._ttl(owner))
+            raise
 
         def settle(current: BasketDoc | None) -> BasketDoc | None:
             if current is None or model.checkout_of(current, key) is not None:
@@ -237,3 +245,13 @@ def _start(key: str) -> Change:
         return doc
 
     return start
+
+
+def _forget(key: str) -> Change:
+    def forget(doc: BasketDoc | None) -> BasketDoc | None:
+        if doc is None or doc.pending is None or doc.pending.key != key:
+            return None
+        doc.pending = None
+        return doc
+
+    return forget

@@ -342,6 +342,28 @@ async def test_a_checkout_interrupted_after_the_order_finishes_on_retry(
     assert await order_count(orders_db, shopper.id) == 2
 
 
+async def test_a_checkout_orders_refuses_can_be_corrected_under_the_same_key(
+        gateway: httpx.AsyncClient, admin_headers: dict[str, str], secrets: dict[str, str],
+        orders_db: asyncpg.Pool) -> None:
+    """orders' own validation answers the shopper as it is (here its cap on an order's
+    total), no order is made, and the same key then orders the corrected basket."""
+    dear = await create_product(gateway, admin_headers, price="9999999.99", stock=50,
+                                name="Dear")
+    shopper = mint_customer(secrets)
+    await put_line(gateway, shopper.headers, dear, 11)
+    headers = {**shopper.headers, "Idempotency-Key": f"cap-{uuid.uuid4()}"}
+    body = {"shipping_address": ADDRESS}
+    refused = is_problem(await gateway.post(f"{BASKET}/checkout", headers=headers, json=body),
+                         422)
+    assert "total" in refused["detail"]
+    assert await order_count(orders_db, shopper.id) == 0
+    await put_line(gateway, shopper.headers, dear, 1)
+    r = await gateway.post(f"{BASKET}/checkout", headers=headers, json=body)
+    assert r.status_code == 201, r.text
+    assert r.json()["total"] == "9999999.99"
+    assert await order_count(orders_db, shopper.id) == 1
+
+
 async def test_checkout_needs_a_signed_in_shopper_and_valid_input(
         gateway: httpx.AsyncClient, product: str, secrets: dict[str, str]) -> None:
     guest = await new_guest(gateway)
