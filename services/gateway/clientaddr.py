@@ -96,4 +96,10 @@ class ClientAddress:
                 address = client_address(peer, values, self.trusted)
                 if address is not None and address != peer:
                     scope["client"] = (address, 0)
+            # A trusted proxy that terminated TLS says so: the storefront's session cookie
+            # is then Secure (services/gateway/web.py passes the scheme on).
+            if _trusted(_ip(peer) if peer else None, self.trusted):
+                proto = next((v for k, v in scope["headers"] if k == b"x-forwarded-proto"), b"")
+                if proto in (b"http", b"https"):
+                    scope["scheme"] = proto.decode()
         await self.app(scope, receive, send)
