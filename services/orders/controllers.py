@@ -12,6 +12,7 @@ from litestar.params import Parameter
 
 from services.common.app import provide_service
 from services.common.auth import Identity, provide_identity
+from services.common.contracts.orders import ORDERS_PATH
 from services.common.errors import InvalidInput
 from services.orders.schemas import OrderCreate, OrderPage, OrderRead, OrderStatusUpdate, Status
 from services.orders.service import OrdersService
@@ -26,7 +27,7 @@ IdempotencyKey = Annotated[
 
 
 class OrderController(Controller):
-    path = "/api/orders"
+    path = "/" + ORDERS_PATH
     tags = ["orders"]
     dependencies = {"identity": Provide(provide_identity),
                     "service": provide_service(OrdersService)}
