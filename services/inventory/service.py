@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 import asyncpg
@@ -69,13 +70,14 @@ def stock_read(row: asyncpg.Record) -> StockRead:
                      reserved=row["reserved"], available=row["on_hand"] - row["reserved"])
 
 
+@dataclass(eq=False)
 class InventoryService:
-    """The inventory operations over one database pool and the app's sidecar."""
+    """The inventory operations over one database pool and the app's sidecar; `ttl` is how
+    long an unconfirmed reservation holds stock."""
 
-    def __init__(self, pool: asyncpg.Pool, sidecar: Sidecar, ttl: timedelta) -> None:
-        self.pool = pool
-        self.sidecar = sidecar
-        self.ttl = ttl
+    pool: asyncpg.Pool
+    sidecar: Sidecar
+    ttl: timedelta
 
     # -- reservations -------------------------------------------------------------------------
     async def reserve(self, req: ReservationCreate) -> ReservationRead:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, NoReturn
@@ -165,13 +166,13 @@ async def record_event(conn: asyncpg.Connection, event_type: EventType,
     await OUTBOX.add(conn, event_type, event, key=product.id)
 
 
+@dataclass(eq=False)
 class ProductsService:
     """The products service's operations; one instance per app, built in the lifespan."""
 
-    def __init__(self, pool: asyncpg.Pool, sidecar: Sidecar, cache: ProductCache) -> None:
-        self.pool = pool
-        self.sidecar = sidecar
-        self.cache = cache
+    pool: asyncpg.Pool
+    sidecar: Sidecar
+    cache: ProductCache
 
     # -- reads (through the cache) --------------------------------------------------------
     async def listing(self, query: ListQuery) -> Cached:
