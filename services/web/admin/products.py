@@ -6,19 +6,22 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Request, get, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, Parameter
 from litestar.response import Redirect, Template
 
+from services.common.errors import DomainError
+from services.common.names import GATEWAY, HEADER_CLIENT_IP
 from services.web.admin.common import PAGE_SIZE, api, clean, page, page_number, pages
-from services.web.platform import ApiError, PageNotFound, Shopper
+from services.web.platform import ApiError, Degraded, PageNotFound, Shopper
 
 FIELDS = ("name", "price", "category", "description", "image_url")
 LIMITS = {"name": 200, "price": 20, "category": 60, "description": 5000, "image_url": 2000,
           "stock": 12}
-MAX_PICTURE = 5 * 1024 * 1024
+MAX_PICTURE = 1 << 20  # what products takes (and the gateway forwards)
 
 
 def _product_id(raw: str) -> str:
@@ -180,7 +183,7 @@ async def upload_picture(
     content = await upload.read(MAX_PICTURE + 1)
     if len(content) > MAX_PICTURE:
         return await _editor(shopper, pid, status=413,
-                             picture_error="The picture is too large (at most 5 MB).")
+                             picture_error="The picture is too large (at most 1 MB).")
     try:
         await upload_to_catalog(shopper, pid, content, upload.content_type)
     except ApiError as exc:
@@ -194,9 +197,31 @@ async def upload_picture(
 
 async def upload_to_catalog(shopper: Shopper, product_id: str, content: bytes,
                             content_type: str) -> Any:
-    """The storefront's media endpoint in products stores the picture and sets image_url."""
-    raise ApiError(501, {"title": "Not available",
-                         "detail": "Picture uploads are not available yet."})
+    """The storefront's media endpoint in products (PUT /api/products/{id}/image) takes the
+    picture as the body, re-encodes and stores it, and sets the product's image_url."""
+    token = await shopper.token()
+    if token is None:
+        raise PageNotFound(product_id)
+    headers = {HEADER_CLIENT_IP: shopper.platform.client_ip, "accept": "application/json",
+               "authorization": f"Bearer {token}",
+               "content-type": content_type or "application/octet-stream"}
+    try:
+        r = await shopper.platform.sidecar.invoke(
+            GATEWAY, "PUT", f"api/products/{product_id}/image", content=content,
+            headers=headers, timeout=30.0)
+    except DomainError as exc:
+        raise Degraded(exc.detail) from exc
+    try:
+        body = msgspec.json.decode(r.content) if r.content else None
+    except msgspec.DecodeError:
+        body = None
+    if r.status_code >= 500:
+        raise Degraded(f"the picture upload answered {r.status_code}")
+    if r.status_code == 403:
+        raise PageNotFound(product_id)
+    if r.status_code >= 400:
+        raise ApiError(r.status_code, body)
+    return body
 
 
 ROUTES = [products, new_product, create_product, product, update_product, set_stock,
