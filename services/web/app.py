@@ -15,7 +15,7 @@ from litestar.static_files import create_static_files_router
 
 from services.common.app import SidecarOnlyGuard, build_app
 from services.common.settings import Settings
-from services.web import pages
+from services.web import admin, pages
 from services.web.middleware import SessionMiddleware
 from services.web.routes import account, basket, catalog, media, orders
 
@@ -30,7 +30,7 @@ def create_app(settings: Settings) -> Litestar:
         # Pages link each file with its content hash (?v=...): safe to keep for a year.
         cache_control=CacheControlHeader(public=True, max_age=31_536_000),
         send_as_attachment=False)
-    app = build_app(settings, route_handlers=[shop, static, *media.ROUTES],
+    app = build_app(settings, route_handlers=[shop, admin.router(), static, *media.ROUTES],
                     exception_handlers=pages.EXCEPTION_HANDLERS,
                     template_config=pages.template_config(),
                     title="ecommerce storefront")
