@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -17,8 +15,8 @@ from litestar.types import Receive, Scope, Send
 from services.common.app import build_app
 from services.common.dapr import Sidecar
 from services.common.names import BACKEND_APPS, WEB
-from services.common.revocation import CHECK_SECONDS, RevocationList
-from services.common.settings import ConfigError, Settings
+from services.common.revocation import RevocationList
+from services.common.settings import Settings
 from services.gateway import clientaddr, edgecache, openapi, ratelimit, surface, web
 from services.gateway import settings as gateway_settings
 from services.gateway.auth import Authenticator
@@ -45,19 +43,6 @@ async def aggregated_health(sidecar: Sidecar) -> tuple[bool, dict[str, str]]:
 
     results = dict(await asyncio.gather(*(check(a) for a in (*BACKEND_APPS, WEB))))
     return all(v == "ok" for v in results.values()), results
-
-
-def revocation_seconds(env: Mapping[str, str]) -> float:
-    """REVOCATION_CHECK_SECONDS: how long a session's "not revoked" answer is reused
-    (services.common.revocation); at most 60, so an ended session stops within a minute."""
-    raw = env.get("REVOCATION_CHECK_SECONDS", "") or str(CHECK_SECONDS)
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 60:
-        raise ConfigError(f"REVOCATION_CHECK_SECONDS must be between 0 and 60, got {raw!r}")
-    return value
 
 
 class HealthCache:
@@ -120,9 +105,9 @@ def create_app(settings: Settings) -> Litestar:
     conf = gateway_settings.load()  # a malformed variable stops start-up
     limits = ratelimit.from_settings(conf)
     edge = edgecache.from_settings(conf)
-    trusted = clientaddr.load(os.environ)
-    public = surface.load(os.environ)
-    revocation_check = revocation_seconds(os.environ)
+    trusted = clientaddr.parse_trusted(conf.forwarded_allow_ips)
+    public = surface.from_settings(conf)
+    revocation_check = conf.revocation_check_seconds
 
     async def start(app: Litestar) -> None:
         app.state.health_cache = HealthCache()

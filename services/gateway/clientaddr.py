@@ -15,7 +15,6 @@ is the one place that reads the header; it rewrites `scope["client"]` before any
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
 from typing import Any
 
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -41,10 +40,6 @@ def parse_trusted(spec: str) -> tuple[Network, ...]:
         except ValueError:
             raise ConfigError(f"{ENV}: {item!r} is not an address or CIDR range") from None
     return tuple(nets)
-
-
-def load(env: Mapping[str, str]) -> tuple[Network, ...]:
-    return parse_trusted(env.get(ENV, ""))
 
 
 def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

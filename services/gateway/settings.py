@@ -1,9 +1,10 @@
 """Typed settings of the gateway, read once at start-up (services.common.settings.from_env).
 
-The variables keep the names the deployments set (no `GATEWAY_` prefix): RATE_LIMIT_*,
-EDGE_CACHE_*, OPENAPI_TTL_SECONDS. A malformed value stops start-up naming its variable; the
-rate-limit rules are parsed when the limiter's settings are built from these
-(ratelimit.from_settings), also at start-up.
+The variables keep the names the deployments set (each field is its variable, lower-case):
+RATE_LIMIT_*, EDGE_CACHE_*, OPENAPI_TTL_SECONDS, FORWARDED_ALLOW_IPS, GATEWAY_INTERNAL_PORT,
+GATEWAY_CORS_ORIGINS, REVOCATION_CHECK_SECONDS. A malformed value stops start-up naming its
+variable; the lists inside strings (rate-limit rules, proxies, origins) are parsed when the
+parts' own settings are built from these (ratelimit, clientaddr, surface), also at start-up.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Annotated
 
 import msgspec
 
+from services.common.revocation import CHECK_SECONDS
 from services.common.settings import from_env
 
 # `LIMIT/SECONDS`, e.g. 600/60.
@@ -31,6 +33,14 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
     edge_cache_max_bytes: Annotated[int, msgspec.Meta(ge=0)] = 64 << 20
     edge_cache_ttl_seconds: Seconds = 60.0
     openapi_ttl_seconds: Seconds = 60.0
+    # Proxies whose X-Forwarded-For is believed: addresses or CIDR ranges (clientaddr.py).
+    forwarded_allow_ips: str = ""
+    # The port that serves /metrics and /schema, off the public one (surface.py).
+    gateway_internal_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 9080
+    # Origins CORS allows, comma-separated, e.g. https://shop.example (surface.py).
+    gateway_cors_origins: str = ""
+    # How long a session's "not revoked" answer is reused; at most a minute.
+    revocation_check_seconds: Annotated[float, msgspec.Meta(ge=0, le=60)] = CHECK_SECONDS
 
 
 def load(env: Mapping[str, str] | None = None) -> GatewaySettings:

@@ -25,9 +25,10 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common.settings import ConfigError
+from services.gateway import settings as gateway_settings
+from services.gateway.settings import GatewaySettings
 
 INTERNAL_ONLY = ("/metrics", "/schema")
-DEFAULT_INTERNAL_PORT = 9080
 CORS_METHODS = b"GET, HEAD, POST, PUT, PATCH, DELETE"
 CORS_HEADERS = b"authorization, content-type, idempotency-key, x-basket-token, x-request-id"
 CORS_MAX_AGE = b"600"
@@ -38,24 +39,23 @@ class SurfaceSettings(msgspec.Struct, frozen=True):
     cors_origins: frozenset[str]
 
 
-def load(env: Mapping[str, str]) -> SurfaceSettings:
-    raw_port = env.get("GATEWAY_INTERNAL_PORT", "") or str(DEFAULT_INTERNAL_PORT)
-    try:
-        port = int(raw_port)
-    except ValueError:
-        raise ConfigError(f"GATEWAY_INTERNAL_PORT must be a port number, got {raw_port!r}") \
-            from None
-    if not 0 < port < 65536:
-        raise ConfigError(f"GATEWAY_INTERNAL_PORT must be a port number, got {raw_port!r}")
+def from_settings(conf: GatewaySettings) -> SurfaceSettings:
+    """The public surface's settings; a malformed GATEWAY_CORS_ORIGINS stops start-up."""
     origins = set()
-    for item in (o.strip().rstrip("/") for o in env.get("GATEWAY_CORS_ORIGINS", "").split(",")):
+    for item in (o.strip().rstrip("/") for o in conf.gateway_cors_origins.split(",")):
         if not item:
             continue
         if item == "*" or not item.startswith(("http://", "https://")):
             raise ConfigError("GATEWAY_CORS_ORIGINS lists origins such as https://shop.example "
                               f"(no '*'), got {item!r}")
         origins.add(item.lower())
-    return SurfaceSettings(internal_port=port, cors_origins=frozenset(origins))
+    return SurfaceSettings(internal_port=conf.gateway_internal_port,
+                           cors_origins=frozenset(origins))
+
+
+def load(env: Mapping[str, str]) -> SurfaceSettings:
+    """The surface's settings straight from the environment."""
+    return from_settings(gateway_settings.load(env))
 
 
 def _internal(path: str) -> bool:
