@@ -33,6 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import stack  # noqa: E402  (scripts/stack.py: the per-app API token)
+
 SECRETS = ROOT / ".local" / "secrets.json"
 GATEWAY = "http://127.0.0.1:8080"
 DIRECT = "http://127.0.0.1:3002"
@@ -145,7 +149,8 @@ def main() -> int:
     if not shutil.which("wrk"):
         print("wrk is not installed (scripts/bootstrap.sh installs it)", file=sys.stderr)
         return 1
-    token = json.loads(SECRETS.read_text())["app-api-token"]
+    # products' own APP_API_TOKEN (each app has one, scripts/stack.py app_api_token)
+    token = stack.app_api_token(json.loads(SECRETS.read_text()), "products")
     targets = {"gateway": (GATEWAY, {}), "no-cache": (GATEWAY, {"cache-control": "no-cache"}),
                "direct": (DIRECT, {"dapr-api-token": token})}
     for base, headers in targets.values():

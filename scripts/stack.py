@@ -18,6 +18,8 @@ import argparse
 import base64
 import contextlib
 import fcntl
+import hashlib
+import hmac
 import json
 import os
 import pwd
@@ -414,6 +416,15 @@ def scheduler_proc() -> Proc:
 # --------------------------------------------------------------------------------------------
 # apps and sidecars (dapr/dapr.yaml)
 # --------------------------------------------------------------------------------------------
+
+def app_api_token(sec: dict[str, str], app_id: str) -> str:
+    """The APP_API_TOKEN of one app (and its daprd): each app has its own, derived from the
+    `app-api-token` secret, so a process holding one app's token cannot call another app
+    directly (bypassing that app's sidecar) as if it were that app's daprd."""
+    digest = hmac.new(sec["app-api-token"].encode(), app_id.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
 @dataclass
 class App:
     app_id: str
@@ -454,8 +465,8 @@ class App:
     def app_proc(self, sec: dict[str, str]) -> Proc:
         env = {**self.env, "APP_ID": self.app_id, "APP_PORT": str(self.port),
                "DAPR_HTTP_PORT": str(self.dapr_http), "DAPR_GRPC_PORT": str(self.dapr_grpc),
-               "APP_API_TOKEN": sec["app-api-token"], "DAPR_API_TOKEN": sec["dapr-api-token"],
-               "PYTHONUNBUFFERED": "1"}
+               "APP_API_TOKEN": app_api_token(sec, self.app_id),
+               "DAPR_API_TOKEN": sec["dapr-api-token"], "PYTHONUNBUFFERED": "1"}
         # The CLI runs the command in the app's folder; a relative program is found there.
         argv = [str(self.cwd / c) if "/" in c and not c.startswith("/") and i == 0 else c
                 for i, c in enumerate(self.command)]
@@ -482,7 +493,8 @@ class App:
                 # Extra flags for one session, e.g. `--enable-profiling --profile-port 17777`
                 # with `stack.py restart <app>` to take a pprof profile of that sidecar.
                 *shlex.split(os.environ.get("ECOMMERCE_DAPRD_ARGS", ""))]
-        env = {"APP_API_TOKEN": sec["app-api-token"], "DAPR_API_TOKEN": sec["dapr-api-token"],
+        env = {"APP_API_TOKEN": app_api_token(sec, self.app_id),
+               "DAPR_API_TOKEN": sec["dapr-api-token"],
                **{k: os.environ.get(k, v) for k, v in DAPRD_GO_ENV.items()}}
         return Proc(f"{self.name}-dapr", argv, env=env)
 

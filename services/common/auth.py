@@ -14,7 +14,12 @@ import msgspec
 from litestar import Request
 
 from services.common.errors import Forbidden, Unauthorized
-from services.common.names import HEADER_USER_EMAIL, HEADER_USER_ID, HEADER_USER_ROLE
+from services.common.names import (
+    HEADER_USER_EMAIL,
+    HEADER_USER_EMAIL_VERIFIED,
+    HEADER_USER_ID,
+    HEADER_USER_ROLE,
+)
 
 Role = Literal["customer", "admin"]
 ROLES: tuple[Role, ...] = ("customer", "admin")
@@ -24,6 +29,8 @@ class Identity(msgspec.Struct, frozen=True):
     user_id: uuid.UUID
     role: Role
     email: str | None = None
+    # From the token's `email_verified` claim; None when the token does not say.
+    email_verified: bool | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -33,6 +40,8 @@ class Identity(msgspec.Struct, frozen=True):
         headers = {HEADER_USER_ID: str(self.user_id), HEADER_USER_ROLE: self.role}
         if self.email:
             headers[HEADER_USER_EMAIL] = self.email
+        if self.email_verified is not None:
+            headers[HEADER_USER_EMAIL_VERIFIED] = "1" if self.email_verified else "0"
         return headers
 
 
@@ -44,7 +53,9 @@ def identity_from_headers(headers: Any) -> Identity | None:
         user_id = uuid.UUID(raw_id)
     except ValueError:
         return None
-    return Identity(user_id=user_id, role=role, email=headers.get(HEADER_USER_EMAIL))
+    verified = headers.get(HEADER_USER_EMAIL_VERIFIED)
+    return Identity(user_id=user_id, role=role, email=headers.get(HEADER_USER_EMAIL),
+                    email_verified=None if verified is None else verified == "1")
 
 
 async def provide_identity(request: Request[Any, Any, Any]) -> Identity:

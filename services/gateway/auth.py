@@ -83,7 +83,9 @@ class Authenticator:
         if self.revocations is not None and await self.revocations.revoked(
                 str(user_id), sid if isinstance(sid, str) else None, int(claims["iat"])):
             raise Unauthorized("The session has ended; sign in again")
-        return Identity(user_id=user_id, role=role, email=email)
+        verified = claims.get("email_verified")
+        return Identity(user_id=user_id, role=role, email=email,
+                        email_verified=verified if isinstance(verified, bool) else None)
 
     async def _key(self, kid: str) -> Any:
         now = time.monotonic()

@@ -18,7 +18,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def create_app(settings: Settings) -> Litestar:
     config = notifications_settings.load()  # a bad NOTIFICATIONS_* value stops start-up
-    renderer = Renderer()
+    renderer = Renderer(shop_url=config.shop_url)
 
     async def start(app: Litestar) -> None:
         app.state.service = NotificationsService(app.state.db, app.state.sidecar, renderer,

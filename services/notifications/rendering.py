@@ -20,7 +20,13 @@ import jinja2
 import msgspec
 
 from services.common.contracts import events
-from services.common.contracts.events import CancelReason, EventType, OrderEvent, UserRegistered
+from services.common.contracts.events import (
+    AccountLinkRequested,
+    CancelReason,
+    EventType,
+    OrderEvent,
+    UserRegistered,
+)
 from services.common.events import CloudEvent
 from services.common.money import fmt
 from services.notifications.schemas import Draft, Kind
@@ -33,6 +39,13 @@ ORDER_KINDS: Final[dict[str, Kind]] = {
     EventType.ORDER_CANCELLED: "order_cancelled",
     EventType.ORDER_SHIPPED: "order_shipped",
     EventType.ORDER_DELIVERED: "order_delivered",
+}
+# Account links: the kind, the page of the shop the link opens, the subject.
+LINK_KINDS: Final[dict[str, tuple[Kind, str, str]]] = {
+    EventType.USER_VERIFICATION_REQUESTED: ("verify_email", "account/verify-email",
+                                            "Confirm your e-mail address"),
+    EventType.USER_PASSWORD_RESET_REQUESTED: ("password_reset", "account/reset-password",
+                                              "Reset your password"),
 }
 # order.created is followed within seconds by order.confirmed or order.cancelled; an e-mail
 # for it would only be noise, so it is acknowledged and not recorded.
@@ -81,7 +94,9 @@ def _money(value: Decimal, currency: str = "") -> str:
 class Renderer:
     """Jinja2 templates: `<name>.txt` (plain) and `<name>.html` (autoescaped)."""
 
-    def __init__(self, directory: Path = TEMPLATES) -> None:
+    def __init__(self, directory: Path = TEMPLATES,
+                 shop_url: str = "http://127.0.0.1:8080") -> None:
+        self.shop_url = shop_url.rstrip("/")
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(directory),
             autoescape=jinja2.select_autoescape(enabled_extensions=("html",),
@@ -116,7 +131,8 @@ def short_id(order_id: uuid.UUID) -> str:
 
 def event_type(ce: CloudEvent) -> str:
     """The event name: the CloudEvent type, or the `type` field publishers put in the data."""
-    if ce.type in ORDER_KINDS or ce.type in IGNORED or ce.type == EventType.USER_REGISTERED:
+    if ce.type in ORDER_KINDS or ce.type in IGNORED or ce.type == EventType.USER_REGISTERED \
+            or ce.type in LINK_KINDS:
         return ce.type
     inner = ce.data.get("type")
     return inner if isinstance(inner, str) else ce.type
@@ -128,6 +144,8 @@ def draft_for(etype: str, data: Mapping[str, Any], renderer: Renderer) -> Draft 
     try:
         if etype == EventType.USER_REGISTERED:
             draft = _welcome(events.decode(data, UserRegistered), renderer)
+        elif etype in LINK_KINDS:
+            draft = _link_mail(etype, events.decode(data, AccountLinkRequested), renderer)
         elif etype in ORDER_KINDS:
             draft = _order_mail(ORDER_KINDS[etype], events.decode(data, OrderEvent), renderer)
         else:
@@ -143,11 +161,33 @@ def draft_for(etype: str, data: Mapping[str, Any], renderer: Renderer) -> Draft 
 def _welcome(user: UserRegistered, renderer: Renderer) -> Draft:
     recipient = valid_recipient(user.email)
     name = clean_header(user.name, 80)
-    text, html = renderer.render("welcome", {"subject": "Welcome", "name": name,
-                                             "email": recipient})
+    context: dict[str, Any] = {"subject": "Welcome", "name": name, "email": recipient,
+                               "url": None, "expires_at": None}
+    if user.verify_token:  # the address is to be confirmed with the link (the HTML only)
+        context["url"] = f"{renderer.shop_url}/account/verify-email?token={user.verify_token}"
+        context["expires_at"] = (user.verify_expires_at.strftime("%Y-%m-%d %H:%M UTC")
+                                 if user.verify_expires_at else "")
+    _, html = renderer.render("welcome", context)
+    text, _ = renderer.render("welcome", {**context, "url": context["url"] and
+                                          "(the link in the e-mail)"})
     subject = clean_header(f"Welcome to the shop, {name}" if name else "Welcome to the shop")
     return Draft(kind="welcome", user_id=user.user_id, order_id=None, recipient=recipient,
                  subject=subject, text=text, html=html)
+
+
+def _link_mail(etype: str, link: AccountLinkRequested, renderer: Renderer) -> Draft:
+    """The e-mail carrying a single-use link. The link is in the HTML that is sent; the
+    plain text kept for the feed names it without the token, so nobody reading the feed
+    (an admin included) can use it."""
+    kind, page, subject = LINK_KINDS[etype]
+    recipient = valid_recipient(link.email)
+    url = f"{renderer.shop_url}/{page}?token={link.token}"
+    context = {"subject": subject, "name": clean_header(link.name, 80), "url": url,
+               "expires_at": link.expires_at.strftime("%Y-%m-%d %H:%M UTC")}
+    _, html = renderer.render(kind, context)
+    text, _ = renderer.render(kind, {**context, "url": "(the link in the e-mail)"})
+    return Draft(kind=kind, user_id=link.user_id, order_id=None, recipient=recipient,
+                 subject=subject, text=text, html=html, fact=link.link_id)
 
 
 def _order_mail(kind: Kind, order: OrderEvent, renderer: Renderer) -> Draft:

@@ -13,7 +13,7 @@ from typing import Literal
 import msgspec
 
 Kind = Literal["welcome", "order_confirmed", "order_cancelled", "order_shipped",
-               "order_delivered"]
+               "order_delivered", "verify_email", "password_reset"]
 Status = Literal["pending", "sent", "failed"]
 STATUSES: tuple[Status, ...] = ("pending", "sent", "failed")
 
@@ -28,11 +28,14 @@ class Draft(msgspec.Struct, frozen=True, kw_only=True):
     subject: str
     text: str
     html: str
+    # What the e-mail is about when that is neither an order nor the user: an account link.
+    fact: uuid.UUID | None = None
 
     @property
     def dedupe_key(self) -> str:
-        """The fact this e-mail reports: one e-mail per order step, one welcome per user."""
-        return f"{self.kind}:{self.order_id or self.user_id}"
+        """The fact this e-mail reports: one e-mail per order step, one welcome per user,
+        one per account link."""
+        return f"{self.kind}:{self.fact or self.order_id or self.user_id}"
 
 
 # -- API ---------------------------------------------------------------------------------------

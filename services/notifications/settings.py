@@ -19,6 +19,9 @@ class NotificationsSettings(msgspec.Struct, frozen=True, kw_only=True):
     dead-letter handler marks the notification failed."""
 
     max_attempts: Annotated[int, msgspec.Meta(ge=1, le=100)] = DEFAULT_MAX_ATTEMPTS
+    # `NOTIFICATIONS_SHOP_URL`: where the links of account e-mails point (the public origin).
+    shop_url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/?#]+$")] = \
+        "http://127.0.0.1:8080"
 
 
 def load(env: Mapping[str, str] | None = None) -> NotificationsSettings:

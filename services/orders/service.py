@@ -24,7 +24,7 @@ import structlog
 
 from services.common.auth import Identity
 from services.common.dapr import Sidecar
-from services.common.errors import Conflict, NotFound, Unavailable
+from services.common.errors import Conflict, Forbidden, NotFound, Unavailable
 from services.common.money import fmt
 from services.common.outbox import encode_payload
 from services.orders import idempotency, lifecycle, pricing, repository, status_requests
@@ -40,6 +40,7 @@ from services.orders.schemas import (
     OrderRead,
     StatusEntry,
 )
+from services.orders.settings import OrdersSettings
 
 log = structlog.get_logger(__name__)
 
@@ -87,10 +88,12 @@ async def _hydrate(conn: repository.Conn, rows: list[asyncpg.Record]) -> list[Or
 class OrdersService:
     """The orders use cases over the app's pool, sidecar and workflow client."""
 
-    def __init__(self, pool: asyncpg.Pool, sidecar: Sidecar, workflows: WorkflowClient) -> None:
+    def __init__(self, pool: asyncpg.Pool, sidecar: Sidecar, workflows: WorkflowClient,
+                 settings: OrdersSettings | None = None) -> None:
         self.pool = pool
         self.sidecar = sidecar
         self.workflows = workflows
+        self.settings = settings or OrdersSettings()
 
     # -- reads ---------------------------------------------------------------------------------
     async def read(self, order_id: uuid.UUID, identity: Identity) -> OrderRead:
@@ -119,6 +122,9 @@ class OrdersService:
     # -- placing an order ------------------------------------------------------------------------
     async def create(self, identity: Identity, body: OrderCreate,
                      idempotency_key: str | None) -> Created:
+        if self.settings.require_verified_email and not identity.email_verified:
+            raise Forbidden("Verify your e-mail address before placing an order (see the "
+                            "link we sent; POST /api/users/verify-email/resend for a new one)")
         lines = pricing.merge_lines(body)
         digest = idempotency.request_hash(lines, body) if idempotency_key else None
         if idempotency_key:

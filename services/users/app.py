@@ -10,7 +10,7 @@ from services.common import audit
 from services.common.app import build_app
 from services.common.names import SECRETSTORE, USERS
 from services.common.settings import Settings
-from services.users import controllers
+from services.users import controllers, links_controller
 from services.users import settings as users_settings
 from services.users.outbox import OUTBOX
 from services.users.security.tokens import TokenIssuer
@@ -34,6 +34,7 @@ def create_app(settings: Settings) -> Litestar:
         app.state.service = service
 
     return build_app(settings, migrations=MIGRATIONS,
-                     route_handlers=[*controllers.ROUTES, audit.audit_route(USERS)],
+                     route_handlers=[*controllers.ROUTES, *links_controller.ROUTES,
+                                     audit.audit_route(USERS)],
                      on_startup=[start], outbox=OUTBOX, title="users service",
                      description="Accounts, argon2id passwords, ES256 tokens and JWKS")

@@ -15,14 +15,17 @@ class UserRow(UserRead):
 
     def public(self) -> UserRead:
         return UserRead(id=self.id, email=self.email, name=self.name, role=self.role,
-                       created_at=self.created_at, updated_at=self.updated_at)
+                       created_at=self.created_at, updated_at=self.updated_at,
+                       email_verified=self.email_verified)
 
 
 def _user(record: asyncpg.Record) -> UserRow:
     return UserRow(id=record["id"], email=record["email"], name=record["name"],
                    role=record["role"], created_at=record["created_at"],
                    updated_at=record["updated_at"],
+                   email_verified=bool(record.get("email_verified")),
                    password_hash=record.get("password_hash") or "")
+
 
 
 async def insert_user(db: asyncpg.Pool | asyncpg.Connection, email: str, name: str,
@@ -38,7 +41,8 @@ async def insert_user(db: asyncpg.Pool | asyncpg.Connection, email: str, name: s
 
 async def get_by_email(db: asyncpg.Pool, email: str) -> UserRow | None:
     record = await db.fetchrow(
-        "SELECT id, email, name, role, created_at, updated_at, password_hash"
+        "SELECT id, email, name, role, created_at, updated_at, password_hash,"
+        " email_verified_at IS NOT NULL AS email_verified"
         " FROM users WHERE lower(email) = lower($1)", email)
     return _user(record) if record else None
 
@@ -47,6 +51,7 @@ async def get_by_id(db: asyncpg.Pool | asyncpg.Connection, user_id: uuid.UUID,
                     *, with_hash: bool = False) -> UserRow | None:
     record = await db.fetchrow(
         "SELECT id, email, name, role, created_at, updated_at,"
+        " email_verified_at IS NOT NULL AS email_verified,"
         " CASE WHEN $2 THEN password_hash END AS password_hash FROM users WHERE id = $1",
         user_id, with_hash)
     return _user(record) if record else None
@@ -57,7 +62,8 @@ async def update_profile(db: asyncpg.Pool | asyncpg.Connection, user_id: uuid.UU
     record = await db.fetchrow(
         "UPDATE users SET name = coalesce($2, name),"
         " password_hash = coalesce($3, password_hash), updated_at = now()"
-        " WHERE id = $1 RETURNING id, email, name, role, created_at, updated_at",
+        " WHERE id = $1 RETURNING id, email, name, role, created_at, updated_at,"
+        " email_verified_at IS NOT NULL AS email_verified",
         user_id, name, password_hash)
     return _user(record) if record else None
 
@@ -73,7 +79,9 @@ async def set_role(db: asyncpg.Pool, user_id: uuid.UUID, role: str) -> UserRow |
     record = await db.fetchrow(
         "UPDATE users SET role = $2,"
         " updated_at = CASE WHEN role = $2 THEN updated_at ELSE now() END"
-        " WHERE id = $1 RETURNING id, email, name, role, created_at, updated_at", user_id, role)
+        " WHERE id = $1 RETURNING id, email, name, role, created_at, updated_at,"
+        " email_verified_at IS NOT NULL AS email_verified",
+        user_id, role)
     return _user(record) if record else None
 
 
@@ -99,7 +107,8 @@ async def list_users(db: asyncpg.Pool, *, limit: int, offset: int, search: str |
         total: int = await conn.fetchval(f"SELECT count(*) FROM users WHERE {where}",  # noqa: S608
                                          search, role)
         records = await conn.fetch(
-            f"SELECT id, email, name, role, created_at, updated_at FROM users WHERE {where}"  # noqa: S608
+            "SELECT id, email, name, role, created_at, updated_at,"  # noqa: S608
+            f" email_verified_at IS NOT NULL AS email_verified FROM users WHERE {where}"
             " ORDER BY created_at, id LIMIT $3 OFFSET $4",
             search, role, limit, offset)
     return [_user(r).public() for r in records], total
@@ -134,7 +143,8 @@ async def consume_refresh_token(conn: asyncpg.Connection, digest: bytes) -> Rota
         " WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.revoked_at IS NULL"
         " AND t.expires_at > now() AND u.id = t.user_id"
         " RETURNING t.id AS token_id, t.family_id, u.id, u.email, u.name, u.role,"
-        " u.created_at, u.updated_at", digest)
+        " u.created_at, u.updated_at, u.email_verified_at IS NOT NULL AS email_verified",
+        digest)
     if record is None:
         return None
     return Rotated(record["token_id"], record["family_id"], _user(record))
@@ -166,3 +176,46 @@ async def revoke_user_tokens(db: asyncpg.Pool | asyncpg.Connection, user_id: uui
         "UPDATE refresh_tokens SET revoked_at = now()"
         " WHERE user_id = $1 AND revoked_at IS NULL", user_id)
     return int(status.split()[-1])
+
+
+# -- account links (e-mail verification, password reset) ---------------------------------------
+async def insert_link(conn: asyncpg.Connection, *, digest: bytes, user_id: uuid.UUID,
+                      purpose: str, ttl: timedelta) -> uuid.UUID:
+    link_id: uuid.UUID = await conn.fetchval(
+        "INSERT INTO account_links (digest, user_id, purpose, expires_at)"
+        " VALUES ($1, $2, $3, now() + $4::interval) RETURNING id", digest, user_id, purpose, ttl)
+    return link_id
+
+
+async def use_link(conn: asyncpg.Connection, digest: bytes, purpose: str) -> uuid.UUID | None:
+    """Mark the link used and return its user, in one guarded statement: a link works once,
+    before it expires, for its purpose only."""
+    user_id: uuid.UUID | None = await conn.fetchval(
+        "UPDATE account_links SET used_at = now() WHERE digest = $1 AND purpose = $2"
+        " AND used_at IS NULL AND expires_at > now() RETURNING user_id", digest, purpose)
+    return user_id
+
+
+async def retire_links(conn: asyncpg.Connection, user_id: uuid.UUID, purpose: str) -> None:
+    """Every other open link of this purpose stops working (a newer one, or a reset done)."""
+    await conn.execute(
+        "UPDATE account_links SET used_at = now() WHERE user_id = $1 AND purpose = $2"
+        " AND used_at IS NULL", user_id, purpose)
+
+
+async def mark_verified(conn: asyncpg.Connection, user_id: uuid.UUID) -> UserRow | None:
+    record = await conn.fetchrow(
+        "UPDATE users SET email_verified_at = coalesce(email_verified_at, now())"
+        " WHERE id = $1 RETURNING id, email, name, role, created_at, updated_at,"
+        " email_verified_at IS NOT NULL AS email_verified",
+        user_id)
+    return _user(record) if record else None
+
+
+async def set_password(conn: asyncpg.Connection, user_id: uuid.UUID,
+                       password_hash: str) -> None:
+    """A reset: the new hash, and the address is proven (the link reached its mailbox)."""
+    await conn.execute(
+        "UPDATE users SET password_hash = $2, updated_at = now(),"
+        " email_verified_at = coalesce(email_verified_at, now()) WHERE id = $1",
+        user_id, password_hash)

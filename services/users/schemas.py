@@ -79,6 +79,8 @@ class UserRead(msgspec.Struct):
     role: str
     created_at: datetime
     updated_at: datetime
+    # Whether the address was proven by a link sent to it (services/users/links.py).
+    email_verified: bool = False
 
 
 class SessionRead(msgspec.Struct):

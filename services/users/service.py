@@ -13,7 +13,7 @@ from services.common.contracts.events import EventType, UserRegistered
 from services.common.dapr import Sidecar
 from services.common.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from services.common.revocation import Revoker
-from services.users import repository
+from services.users import links, repository
 from services.users.outbox import OUTBOX
 from services.users.schemas import (
     ProfileUpdate,
@@ -36,6 +36,7 @@ from services.users.throttle import key as throttle_key
 log = structlog.get_logger(__name__)
 
 BAD_CREDENTIALS = "Invalid email or password"
+BAD_LINK = "The link is invalid, expired or already used"
 
 
 class UsersService:
@@ -52,6 +53,7 @@ class UsersService:
         self.guesses = Throttle(db)
         self.revoker = Revoker(sidecar, settings.access_token_ttl_seconds)
         self.password_checks = Throttle(db, "failed password checks")
+        self.resets = Throttle(db, "requests for a link")
 
     # -- sessions --------------------------------------------------------------------------
     async def _session(self, user: repository.UserRow, family_id: uuid.UUID | None = None,
@@ -64,7 +66,8 @@ class UsersService:
             chain_ttl=timedelta(seconds=self.settings.refresh_chain_max_seconds))
         if token_id is None:  # the chain reached its absolute lifetime: sign in again
             raise Unauthorized("The session has reached its maximum age; sign in again")
-        access = self.issuer.issue(user.id, user.role, user.email, sid=family)
+        access = self.issuer.issue(user.id, user.role, user.email, sid=family,
+                                   email_verified=user.email_verified)
         return SessionRead(user=user.public(), token=access, refresh_token=token,
                        expires_in=self.issuer.ttl_seconds), token_id
 
@@ -84,9 +87,12 @@ class UsersService:
             if user is None:
                 raise Conflict("An account with this email already exists",
                                errors=[{"field": "email", "message": "already registered"}])
+            # The welcome e-mail carries the link that verifies the address.
+            link = await links.create(conn, user, links.VERIFY, s.verify_link_ttl_seconds)
             await OUTBOX.add(conn, EventType.USER_REGISTERED, UserRegistered(
                 user_id=user.id, email=user.email, name=user.name,
-                occurred_at=datetime.now(UTC)))
+                occurred_at=datetime.now(UTC), link_id=link.link_id, verify_token=link.token,
+                verify_expires_at=link.expires_at))
             session, _ = await self._session(user, conn=conn)
         log.info("user_registered", user_id=str(user.id))
         await OUTBOX.publish_committed(self.db, self.sidecar)
@@ -177,6 +183,63 @@ class UsersService:
         if password_hash is not None:
             await self.revoker.end_all(who.user_id)  # and so do their access tokens
         return updated.public()
+
+    # -- e-mail verification and password reset (services/users/links.py) -----------------
+    async def verify_email(self, token: str) -> UserRead:
+        async with self.db.acquire() as conn, conn.transaction():
+            user_id = await repository.use_link(conn, links.digest(token), links.VERIFY)
+            user = await repository.mark_verified(conn, user_id) if user_id else None
+        if user is None:
+            raise InvalidInput(BAD_LINK, errors=[{"field": "token", "message": BAD_LINK}])
+        log.info("email_verified", user_id=str(user.id))
+        return user.public()
+
+    async def resend_verification(self, who: Identity) -> None:
+        user = await repository.get_by_id(self.db, who.user_id)
+        if user is None:
+            raise NotFound("No such user")
+        if user.email_verified:
+            raise Conflict("The e-mail address is already verified")
+        await self.password_checks.take([Limit(
+            throttle_key("verify:account", str(user.id)), self.settings.password_resets_per_account,
+            self.settings.rate_window_seconds)])
+        async with self.db.acquire() as conn, conn.transaction():
+            await links.issue(conn, user, links.VERIFY, self.settings.verify_link_ttl_seconds)
+        await OUTBOX.publish_committed(self.db, self.sidecar)
+
+    async def request_password_reset(self, email: str, client_ip: str) -> None:
+        """The same answer whether or not the address has an account; the limits count
+        unknown addresses too. The e-mail goes out after the answer (a background task),
+        so its time does not tell either."""
+        s = self.settings
+        email = normalise_email(email)
+        await self.resets.take([
+            Limit(throttle_key("reset:ip", client_ip), s.password_resets_per_ip,
+                  s.rate_window_seconds),
+            Limit(throttle_key("reset:account", email), s.password_resets_per_account,
+                  s.rate_window_seconds)])
+
+    async def send_password_reset(self, email: str) -> None:
+        user = await repository.get_by_email(self.db, normalise_email(email))
+        if user is None:
+            return
+        async with self.db.acquire() as conn, conn.transaction():
+            await links.issue(conn, user, links.RESET, self.settings.reset_link_ttl_seconds)
+        await OUTBOX.publish_committed(self.db, self.sidecar)
+        log.info("password_reset_requested", user_id=str(user.id))
+
+    async def reset_password(self, token: str, password: str) -> None:
+        """Set the password from a reset link; every session of the account ends."""
+        password_hash = await self.passwords.hash(password)
+        async with self.db.acquire() as conn, conn.transaction():
+            user_id = await repository.use_link(conn, links.digest(token), links.RESET)
+            if user_id is None:
+                raise InvalidInput(BAD_LINK, errors=[{"field": "token", "message": BAD_LINK}])
+            await repository.set_password(conn, user_id, password_hash)
+            await repository.retire_links(conn, user_id, links.RESET)
+            await repository.revoke_user_tokens(conn, user_id)
+        await self.revoker.end_all(user_id)
+        log.info("password_reset", user_id=str(user_id))
 
     # -- administration --------------------------------------------------------------------
     async def list_users(self, page: int, page_size: int, search: str | None = None,

@@ -22,6 +22,12 @@ class UsersSettings(msgspec.Struct, frozen=True, kw_only=True):
     # A refresh chain (one sign-in and its rotations) ends this long after the sign-in,
     # however often it was used: a stolen chain cannot be kept alive forever.
     refresh_chain_max_seconds: Positive = 30 * 24 * 3600
+    # Links sent by e-mail (services/users/links.py), and how often a reset may be asked
+    # for per address and per e-mail (known or not) in `rate_window_seconds`.
+    verify_link_ttl_seconds: Positive = 48 * 3600
+    reset_link_ttl_seconds: Positive = 30 * 60
+    password_resets_per_account: Positive = 3
+    password_resets_per_ip: Positive = 10
     rate_window_seconds: Positive = 15 * 60
     # Wrong guesses per account from one address, and per address over all accounts, per
     # rate window; per account over all addresses per `account_window_seconds`

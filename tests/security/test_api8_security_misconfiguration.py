@@ -95,3 +95,18 @@ async def test_a_forged_event_invoked_through_another_apps_sidecar_is_refused(
     async with invoker("payments", "notifications", dapr_headers) as c:
         r = await c.post("/internal/events/users", json=event)
     assert r.status_code in (401, 403), r.text
+
+
+async def test_one_apps_token_does_not_open_another_app(secrets: dict[str, str]) -> None:
+    """Each app has its own APP_API_TOKEN (scripts/stack.py app_api_token): before, every
+    app and sidecar shared one, so any process holding it could call, say, products directly
+    as if it were products' own daprd."""
+    url = f"http://127.0.0.1:{stack.app_by_id('products').port}/api/products"
+    async with httpx.AsyncClient() as c:
+        own = await c.get(url, headers={"dapr-api-token": stack.app_api_token(secrets,
+                                                                             "products")})
+        assert own.status_code == 200, own.text
+        for token in (stack.app_api_token(secrets, "payments"),
+                      stack.app_api_token(secrets, "gateway"), secrets["app-api-token"]):
+            r = await c.get(url, headers={"dapr-api-token": token})
+            assert r.status_code == 401, r.text

@@ -28,6 +28,8 @@ class EventType(StrEnum):
     ORDER_DELIVERED = "order.delivered"
     STOCK_CHANGED = "stock.changed"
     USER_REGISTERED = "user.registered"
+    USER_VERIFICATION_REQUESTED = "user.verification_requested"
+    USER_PASSWORD_RESET_REQUESTED = "user.password_reset_requested"  # noqa: S105 (a name)
     PRODUCT_CREATED = "product.created"
     PRODUCT_UPDATED = "product.updated"
     PRODUCT_DELETED = "product.deleted"
@@ -79,6 +81,24 @@ class UserRegistered(msgspec.Struct, kw_only=True, frozen=True):
     email: str
     name: str
     occurred_at: datetime | None = None
+    # The e-mail verification link the welcome e-mail carries (see AccountLinkRequested).
+    link_id: uuid.UUID | None = None
+    verify_token: Annotated[str, msgspec.Meta(
+        min_length=20, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")] | None = None
+    verify_expires_at: datetime | None = None
+
+
+class AccountLinkRequested(msgspec.Struct, kw_only=True, frozen=True):
+    """user.verification_requested / user.password_reset_requested: e-mail `email` the
+    single-use link carrying `token` (valid until `expires_at`). Only the token's digest is
+    kept by users; `link_id` names the link (one e-mail per link)."""
+
+    user_id: uuid.UUID
+    email: str
+    name: str
+    link_id: uuid.UUID
+    token: Annotated[str, msgspec.Meta(min_length=20, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
+    expires_at: datetime
 
 
 # -- topic `inventory` -----------------------------------------------------------------------------

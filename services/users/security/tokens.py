@@ -46,7 +46,7 @@ class TokenIssuer:
                                      y=public["y"], kid=key_id, alg=TOKEN_ALGORITHM)])
 
     def issue(self, user_id: uuid.UUID, role: str, email: str,
-              sid: uuid.UUID | None = None) -> str:
+              sid: uuid.UUID | None = None, email_verified: bool | None = None) -> str:
         """`sid` names the session (the refresh-token family) so that logout can revoke
         the session's access tokens at the gateway (services.common.revocation)."""
         now = int(time.time())
@@ -55,6 +55,8 @@ class TokenIssuer:
                   "jti": uuid.uuid4().hex}
         if sid is not None:
             claims["sid"] = str(sid)
+        if email_verified is not None:
+            claims["email_verified"] = email_verified
         return jwt.encode(claims, self._key, algorithm=TOKEN_ALGORITHM,
                           headers={"kid": self.key_id, "typ": ACCESS_TOKEN_TYPE})
 

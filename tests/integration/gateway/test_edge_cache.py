@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import Customer, metric
 
-GATEWAY_METRICS = "/metrics"
+GATEWAY_METRICS = "http://127.0.0.1:9080/metrics"  # the internal port, not the public one
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ async def _until_hit(gateway: httpx.AsyncClient, url: str, **kw: Any) -> httpx.R
 
 
 async def _edge_count(gateway: httpx.AsyncClient, result: str) -> float:
-    return await metric(str(gateway.base_url.join(GATEWAY_METRICS)),
+    return await metric(GATEWAY_METRICS,
                         "ecommerce_gateway_edge_cache_total", result=result)
 
 

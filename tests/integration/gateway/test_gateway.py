@@ -2,9 +2,8 @@
 docs, request and trace ids, the liveness hop, path hygiene, metrics, and rate limits that
 are counted in the Dapr statestore.
 
-Rate-limit tests pose as distinct clients with X-Forwarded-For (uvicorn trusts it from
-loopback, as it would from the nginx in front of the gateway replicas), so they neither
-throttle nor are throttled by the rest of the suite.
+Rate-limit tests are distinct clients, each connecting from a loopback address of its own
+(tests/clients.py), so they neither throttle nor are throttled by the rest of the suite.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from tests.clients import client_from, new_address
 from tests.conftest import ROOT, is_problem, sidecar_url, wait_for_line
 
 BACKENDS = ("users", "products", "orders", "payments", "inventory", "notifications")
@@ -27,11 +27,6 @@ LOGS = ROOT / ".local" / "logs"
 ORIGIN = {"cache-control": "no-cache"}
 # The tight rule of the local stack (dapr/dapr.yaml, gateway env RATE_LIMIT_RULES).
 SELFTEST_PATH, SELFTEST_LIMIT, SELFTEST_WINDOW = "/api/notifications/health", 5, 60
-
-
-def fresh_client() -> dict[str, str]:
-    """Headers that make the gateway see a new client address (TEST-NET-2, RFC 5737)."""
-    return {"X-Forwarded-For": f"198.51.{secrets.randbelow(256)}.{secrets.randbelow(254) + 1}"}
 
 
 def traceparent() -> tuple[str, str]:
@@ -173,7 +168,7 @@ async def test_metrics_have_route_method_status_and_pool_gauges() -> None:
         r = await c.get("http://127.0.0.1:8080/api/products/categories")
         assert r.status_code == 200
         text = (await c.get("http://127.0.0.1:3002/metrics")).text
-        gw = (await c.get("http://127.0.0.1:8080/metrics")).text
+        gw = (await c.get("http://127.0.0.1:9080/metrics")).text  # the internal port
     assert re.search(r'ecommerce_requests_total\{app_name="products",method="GET",'
                      r'path="/api/products/categories",status_code="200"\} \d', text), text[:2000]
     assert "ecommerce_request_duration_seconds_bucket" in text
@@ -195,25 +190,23 @@ async def test_sidecar_metrics_are_enabled() -> None:
 # -- rate limits -------------------------------------------------------------------------------
 async def test_rate_limit_answers_429_problem_with_retry_after(
         gateway: httpx.AsyncClient) -> None:
-    client = fresh_client()
-    codes = [(await gateway.get(SELFTEST_PATH, headers=client)).status_code
-             for _ in range(SELFTEST_LIMIT)]
-    assert codes == [200] * SELFTEST_LIMIT
-    r = await gateway.get(SELFTEST_PATH, headers=client)
-    body = is_problem(r, 429)
-    assert "selftest" in body["detail"]
-    assert 1 <= int(r.headers["retry-after"]) <= SELFTEST_WINDOW
-    # other clients and other routes are not affected
-    assert (await gateway.get(SELFTEST_PATH, headers=fresh_client())).status_code == 200
-    assert (await gateway.get("/api/products/health", headers=client)).status_code == 200
+    async with client_from() as client, client_from() as other:
+        codes = [(await client.get(SELFTEST_PATH)).status_code for _ in range(SELFTEST_LIMIT)]
+        assert codes == [200] * SELFTEST_LIMIT
+        r = await client.get(SELFTEST_PATH)
+        body = is_problem(r, 429)
+        assert "selftest" in body["detail"]
+        assert 1 <= int(r.headers["retry-after"]) <= SELFTEST_WINDOW
+        # other clients and other routes are not affected
+        assert (await other.get(SELFTEST_PATH)).status_code == 200
+        assert (await client.get("/api/products/health")).status_code == 200
 
 
 async def test_rate_limit_counts_are_shared_through_the_statestore(
         gateway: httpx.AsyncClient, dapr_headers: dict[str, str]) -> None:
     """A count written by another replica (here: straight into the statestore, through the
     gateway's sidecar so the key carries the gateway's prefix) applies to this one."""
-    client = fresh_client()
-    ip = client["X-Forwarded-For"]
+    ip, other_ip = new_address(), new_address()
     now = time.time()
     if SELFTEST_WINDOW - now % SELFTEST_WINDOW < 5:  # do not straddle a window boundary
         await asyncio.sleep(SELFTEST_WINDOW - now % SELFTEST_WINDOW + 0.2)
@@ -224,13 +217,14 @@ async def test_rate_limit_counts_are_shared_through_the_statestore(
                                          "value": SELFTEST_LIMIT,
                                          "metadata": {"ttlInSeconds": "120"}}])
         assert w.status_code == 204, w.text
-        is_problem(await gateway.get(SELFTEST_PATH, headers=client), 429)
+        async with client_from(ip) as client:
+            is_problem(await client.get(SELFTEST_PATH), 429)
 
         # and this replica's own admissions land in the statestore
-        other = fresh_client()
-        for _ in range(3):
-            assert (await gateway.get(SELFTEST_PATH, headers=other)).status_code == 200
-        other_key = quote(f"ratelimit|selftest|{other['X-Forwarded-For']}|{window}", safe="")
+        async with client_from(other_ip) as other:
+            for _ in range(3):
+                assert (await other.get(SELFTEST_PATH)).status_code == 200
+        other_key = quote(f"ratelimit|selftest|{other_ip}|{window}", safe="")
         deadline = time.monotonic() + 5
         count = None
         while time.monotonic() < deadline:
@@ -259,7 +253,8 @@ async def test_dashboard_queries_name_metrics_the_platform_exports(
     assert len(targets) == 7
     # exercise what the gauges and counters need to show up at least once
     await gateway.get("/api/products?page=1")
-    await gateway.get(SELFTEST_PATH, headers={"X-Forwarded-For": "192.0.2.1"})
+    async with client_from() as c:
+        await c.get(SELFTEST_PATH)
     texts = []
     async with httpx.AsyncClient() as c:
         for target in targets:
