@@ -286,6 +286,9 @@ def _document_errors_and_security(app: Litestar) -> None:
             responses["400"] = _problem_response("Bad request (problem details)")
             responses.setdefault("404", _problem_response("Not found"))
             responses.setdefault("422", _problem_response("Invalid input, with field errors"))
+            if op.request_body is not None:
+                responses.setdefault("415", _problem_response(
+                    "Unsupported media type (the body must be application/json)"))
             if providers & {provide_identity, provide_admin}:
                 op.security = [{BEARER_SCHEME: []}]
                 responses.setdefault("401", _problem_response("Missing or invalid token"))

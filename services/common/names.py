@@ -37,6 +37,8 @@ DEAD_LETTER_TOPIC: Final = "deadletter"
 HEADER_USER_ID: Final = "x-user-id"
 HEADER_USER_ROLE: Final = "x-user-role"
 HEADER_USER_EMAIL: Final = "x-user-email"
+# "1" when the token says the e-mail address was verified (claim `email_verified`).
+HEADER_USER_EMAIL_VERIFIED: Final = "x-user-email-verified"
 # A guest basket's token (POST /api/basket/guest), sent back by the client and passed on
 # by the gateway.
 HEADER_BASKET_TOKEN: Final = "x-basket-token"  # noqa: S105 (a header name)
