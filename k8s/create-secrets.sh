@@ -34,7 +34,12 @@ put admin-password "admin-password=${ADMIN_PASSWORD:?}"
 put jwt-key-id "jwt-key-id=${JWT_KEY_ID:?}"
 put jwt-private-key "jwt-private-key=$(printf '%s' "${JWT_PRIVATE_KEY_B64:?}" | base64 -d)"
 put dapr-api-token "token=${DAPR_API_TOKEN:?}"
-put app-api-token "token=${APP_API_TOKEN:?}"
+# Each app has its own APP_API_TOKEN (what its daprd sends it), derived from APP_API_TOKEN
+# like scripts/stack.py does: one app's token does not open another app.
+for app in gateway users products orders payments inventory notifications basket web; do
+  put "app-api-token-$app" "token=$(printf '%s' "$app" \
+    | openssl dgst -sha256 -hmac "${APP_API_TOKEN:?}" -binary | base64 | tr '+/' '-_' | tr -d '=')"
+done
 init=("POSTGRES_PASSWORD=${POSTGRES_PASSWORD:?}")
 for app in users products orders payments inventory notifications; do
   var="${app^^}_DB_PASSWORD"

@@ -249,7 +249,11 @@ def test_helm_secrets_are_consistent(rendered_default: list[dict[str, Any]]) -> 
     for cfg in by_kind(rendered_default, "Configuration").values():
         for name in cfg["spec"]["secrets"]["scopes"][0]["allowedSecrets"]:
             assert name in secrets[name], name
-    assert set(secrets["dapr-api-token"]) == {"token"} == set(secrets["app-api-token"])
+    assert set(secrets["dapr-api-token"]) == {"token"}
+    # one APP_API_TOKEN per app, each different (one app's token does not open another)
+    app_tokens = {app: secrets[f"app-api-token-{app}"]["token"] for app in service_apps()}
+    assert len(set(app_tokens.values())) == len(app_tokens)
+    assert "app-api-token" not in secrets
     # The generated signing key is what the users service accepts: an EC P-256 PEM.
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
