@@ -9,7 +9,9 @@ catalog listing in the same run:
   state read, an ETag-guarded save with its TTL, and the priced basket back).
 
 Requests go round-robin over `--baskets` guest baskets, so concurrent writes to one basket
-(which the ETag retry handles) are rare, as with real shoppers.
+(which the ETag retry handles) are rare, as with real shoppers. `--breakdown` adds the same
+GET through basket's own sidecar only and to the app directly (with the app token daprd
+sends), to see where the time goes.
 
     .venv/bin/python bench/bench_basket.py [--duration 10] [--connections 32] [--rate 300]
 
@@ -31,7 +33,9 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_catalog import GATEWAY, REPORT_LUA, Result  # bench/ is no package
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from bench_catalog import GATEWAY, REPORT_LUA, SECRETS, Result  # bench/ is no package
+from stack import app_api_token  # the token basket's daprd sends it
 
 CATALOG = "/api/products?page_size=20"
 
@@ -39,18 +43,22 @@ BASKET_LUA = """
 local tokens = {%(tokens)s}
 local product = "%(product)s"
 local method = "%(method)s"
+local base = "%(base)s"
 local i = 0
+%(headers)s
 function request()
   i = i + 1
   wrk.headers["X-Basket-Token"] = tokens[(i %% #tokens) + 1]
   if method == "PUT" then
     wrk.headers["Content-Type"] = "application/json"
-    return wrk.format("PUT", "/api/basket/items/" .. product, nil,
+    return wrk.format("PUT", base .. "/items/" .. product, nil,
                       '{"quantity": ' .. ((i %% 5) + 1) .. '}')
   end
-  return wrk.format("GET", "/api/basket")
+  return wrk.format("GET", base)
 end
 """
+SIDECAR = "http://127.0.0.1:13007"
+DIRECT = "http://127.0.0.1:3007"
 
 
 def run_wrk(url: str, lua: str, *, connections: int, duration: int, threads: int,
@@ -108,17 +116,30 @@ def main() -> int:
     parser.add_argument("--rate-connections", type=int, default=32)
     parser.add_argument("--rate-duration", type=int, default=10)
     parser.add_argument("--baskets", type=int, default=64)
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also GET through basket's own sidecar only, and the app directly")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is not installed (scripts/bootstrap.sh installs it)", file=sys.stderr)
         return 1
     tokens, product = prepare(args.baskets)
+    secrets = json.loads(SECRETS.read_text())
     quoted = ", ".join(f'"{t}"' for t in tokens)
-    lua = {method: BASKET_LUA % {"tokens": quoted, "product": product, "method": method}
-           for method in ("GET", "PUT")}
-    runs = [("catalog", GATEWAY + CATALOG, ""), ("basket GET", GATEWAY + "/api/basket",
-                                                 lua["GET"]),
-            ("basket PUT", GATEWAY + "/api/basket", lua["PUT"])]
+
+    def lua(method: str, base: str = "/api/basket", token: str | None = None) -> str:
+        headers = f'wrk.headers["dapr-api-token"] = "{token}"' if token else ""
+        return BASKET_LUA % {"tokens": quoted, "product": product, "method": method,
+                             "base": base, "headers": headers}
+
+    runs = [("catalog", GATEWAY + CATALOG, ""),
+            ("basket GET", GATEWAY + "/api/basket", lua("GET")),
+            ("basket PUT", GATEWAY + "/api/basket", lua("PUT"))]
+    if args.breakdown:
+        invoke = "/v1.0/invoke/basket/method/api/basket"
+        runs += [("GET sidecar", SIDECAR + invoke,
+                  lua("GET", invoke, secrets["dapr-api-token"])),
+                 ("GET direct", DIRECT + "/api/basket",
+                  lua("GET", token=app_api_token(secrets, "basket")))]
     results: list[Result] = []
     for target, url, script in runs:
         measure(target, url, script, "warm-up", connections=8, duration=1)

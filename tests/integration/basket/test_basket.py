@@ -457,3 +457,22 @@ async def test_twenty_concurrent_adds_all_count(gateway: httpx.AsyncClient, prod
         assert lines((await gateway.get(BASKET, headers=who)).json()) == {product: 23}
         assert time.monotonic() - started < 20
 
+
+
+# -- the platform around it -----------------------------------------------------------------------
+async def test_basket_is_in_the_aggregated_health_and_the_public_api_document(
+        gateway: httpx.AsyncClient) -> None:
+    health = (await gateway.get("/health")).json()
+    assert health["services"]["basket"] == "ok"
+    doc = (await gateway.get("/openapi.json")).json()
+    paths = doc["paths"]
+    for path, method in (("/api/basket", "get"), ("/api/basket/guest", "post"),
+                         ("/api/basket/items/{product_id}", "put"),
+                         ("/api/basket/items/{product_id}/add", "post"),
+                         ("/api/basket/merge", "post"), ("/api/basket/checkout", "post")):
+        assert method in paths[path], (path, method)
+    params = {p["name"].lower() for p in paths["/api/basket"]["get"]["parameters"]}
+    assert "x-basket-token" in params
+    checkout = paths["/api/basket/checkout"]["post"]
+    assert {"200", "201", "409"} <= set(checkout["responses"])
+    assert checkout["security"] == [{"BearerAuth": []}]
