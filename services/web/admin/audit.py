@@ -51,9 +51,15 @@ def _show(value: Any) -> str:
 
 
 def entry_view(e: dict[str, Any]) -> dict[str, Any]:
-    before, after = e.get("before") or {}, e.get("after") or {}
-    changes = [{"field": k.replace("_", " "), "before": _show(before.get(k)) if before else None,
-                "after": _show(after.get(k))} for k in after]
+    before, after = e.get("before"), e.get("after") or {}
+    changes = []
+    for key, value in after.items():
+        if before is None and value in (None, ""):
+            continue  # a new object's empty fields say nothing
+        changed = before is not None and key in before  # else context, or a creation
+        changes.append({"field": key.replace("_", " "), "changed": changed,
+                        "before": _show(before[key]) if changed and before else "",
+                        "after": _show(value)})
     link = LINKS.get(e["entity"], "")
     return {**e, "label": LABELS.get(e["action"], e["action"]), "changes": changes,
             "link": link.format(e["entity_id"]) if link else ""}

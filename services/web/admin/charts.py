@@ -14,8 +14,8 @@ from html import escape
 
 from markupsafe import Markup
 
-WIDTH, HEIGHT = 640, 220
-PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 56, 12, 14, 30
+WIDTH, HEIGHT = 560, 230
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 50, 10, 14, 30
 
 
 def _nice_max(value: float) -> float:
@@ -30,9 +30,20 @@ def _nice_max(value: float) -> float:
 
 
 def _fmt(value: float, money: bool) -> str:
+    """An exact figure, for the descriptions and tooltips."""
     if money:
-        return f"${value:,.0f}" if value >= 100 else f"${value:,.2f}".rstrip("0").rstrip(".")
+        return f"${value:,.2f}"
     return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
+
+
+def compact(value: float, money: bool = False) -> str:
+    """A short figure for an axis or a tile: 950, 1.2k, 20M."""
+    sign = "$" if money else ""
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            short = f"{value / size:.1f}".rstrip("0").rstrip(".")
+            return f"{sign}{short}{suffix}"
+    return f"{sign}{value:,.0f}" if value == int(value) else f"{sign}{value:,.2f}"
 
 
 def _grid(top: float, money: bool, klass: str = "gridline") -> list[str]:
@@ -44,7 +55,7 @@ def _grid(top: float, money: bool, klass: str = "gridline") -> list[str]:
         out.append(f'<line class="{klass}" x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" '
                    f'y1="{y:.1f}" y2="{y:.1f}"/>')
         out.append(f'<text class="axis" x="{PAD_LEFT - 6}" y="{y + 4:.1f}" '
-                   f'text-anchor="end">{escape(_fmt(value, money))}</text>')
+                   f'text-anchor="end">{escape(compact(value, money))}</text>')
     return out
 
 
@@ -120,7 +131,7 @@ def line_per_day(chart_id: str, title: str, days: Sequence[date],
 
 def horizontal_bars(chart_id: str, title: str, rows: Sequence[tuple[str, str, int]]) -> Markup:
     """Labelled horizontal bars: (label, css class, count)."""
-    row_h, label_w = 30, 110
+    row_h, label_w = 34, 104
     height = PAD_TOP + row_h * max(len(rows), 1) + 6
     top = max((n for _, _, n in rows), default=0) or 1
     width = WIDTH - label_w - 60
@@ -128,11 +139,11 @@ def horizontal_bars(chart_id: str, title: str, rows: Sequence[tuple[str, str, in
     for i, (label, klass, n) in enumerate(rows):
         y = PAD_TOP + i * row_h
         w = width * n / top
-        body.append(f'<text class="label" x="{label_w - 8}" y="{y + 17}" '
+        body.append(f'<text class="label" x="{label_w - 8}" y="{y + 20}" '
                     f'text-anchor="end">{escape(label)}</text>')
-        body.append(f'<rect class="hbar {escape(klass)}" x="{label_w}" y="{y + 4}" '
-                    f'width="{max(w, 1.5):.1f}" height="{row_h - 10}" rx="3"/>')
-        body.append(f'<text class="value" x="{label_w + max(w, 1.5) + 6:.1f}" y="{y + 17}">'
+        body.append(f'<rect class="hbar {escape(klass)}" x="{label_w}" y="{y + 5}" '
+                    f'width="{max(w, 1.5):.1f}" height="{row_h - 10}" rx="4"/>')
+        body.append(f'<text class="value" x="{label_w + max(w, 1.5) + 6:.1f}" y="{y + 20}">'
                     f'{n:,}</text>')
     desc = "; ".join(f"{label}: {n}" for label, _, n in rows) or "No data."
     return Markup(  # noqa: S704 (escaped as in _svg)

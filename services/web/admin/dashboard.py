@@ -28,6 +28,21 @@ log = structlog.get_logger(__name__)
 
 LOW_STOCK = 5
 STATUS_ORDER = ("pending", "processing", "shipped", "delivered", "cancelled")
+# What each cancellation reason means, told to the shop's staff (the storefront tells the
+# shopper in its own words).
+REASONS = {
+    "out_of_stock": "Not enough stock to reserve every line: nothing was charged.",
+    "payment_declined": "The card was declined: the stock was released.",
+    "inventory_unavailable": "Inventory could not be reached to reserve the stock.",
+    "cancelled_by_customer": "The customer cancelled; any payment was refunded.",
+    "cancelled_by_admin": "An admin cancelled; any payment was refunded.",
+    "not_shipped_in_time": "Not shipped within 30 days: refunded automatically.",
+}
+
+
+def _money(value: str | Decimal) -> str:
+    amount = Decimal(value)
+    return charts.compact(float(amount), money=True) if amount >= 10_000 else f"${amount:,.2f}"
 
 
 async def _health(shopper: Shopper) -> dict[str, str]:
@@ -68,6 +83,18 @@ def _charts(stats: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _tiles(stats: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(label, figure, id) of the key figures above the charts."""
+    today: dict[str, Any] = stats["days"][-1] if stats["days"] else {"orders": 0,
+                                                                     "revenue": "0.00"}
+    return [("Orders today", f"{today['orders']:,}", "kpi-orders-today"),
+            ("Revenue today", _money(today["revenue"]), "kpi-revenue-today"),
+            (f"Orders, last {len(stats['days'])} days", f"{stats['orders']:,}", "kpi-orders"),
+            (f"Revenue, last {len(stats['days'])} days", _money(stats["revenue"]),
+             "kpi-revenue"),
+            ("Average paid order", _money(stats["average_order_value"]), "kpi-average")]
+
+
 async def _part(what: str, call: Any) -> tuple[Any, str | None]:
     try:
         return await call, None
@@ -87,8 +114,9 @@ async def dashboard(shopper: Shopper) -> Template:
             _part("health of the services", _health(shopper)))
     return await page(
         shopper, "dashboard.html", stats=stats, stats_error=stats_error,
-        charts=_charts(stats) if stats else None,
-        reasons=[{"reason": r["reason"], "text": reason_text(r["reason"]), "count": r["count"]}
+        charts=_charts(stats) if stats else None, tiles=_tiles(stats) if stats else [],
+        reasons=[{"reason": r["reason"], "count": r["count"],
+                  "text": REASONS.get(r["reason"]) or reason_text(r["reason"])}
                  for r in (stats or {}).get("cancellation_reasons") or []],
         newest=(newest or {}).get("items") or [], newest_error=newest_error,
         low_stock=low or [], low_error=low_error, low_limit=LOW_STOCK,

@@ -54,7 +54,7 @@ def _body(form: dict[str, str], *, create: bool) -> tuple[dict[str, Any], dict[s
 
 def _explain(exc: ApiError) -> dict[str, str]:
     """The API's field errors, keyed by form field, with a general message as `form`."""
-    errors = exc.field_errors
+    errors = {k: v[:1].upper() + v[1:] for k, v in exc.field_errors.items()}
     if not errors or set(errors) - {*FIELDS, "stock", "on_hand"}:
         errors = {**errors, "form": exc.detail or exc.title}
     return errors
@@ -89,16 +89,42 @@ async def create_product(request: Request[Any, Any, Any],
                          shopper: Shopper) -> Template | Redirect:
     form = await _form(request)
     body, errors = _body(form, create=True)
+    upload = (await request.form()).get("picture")
+    picture = await _picture(upload) if isinstance(upload, UploadFile) else None
+    if isinstance(picture, str):
+        errors["picture"] = picture
     if not errors:
         try:
             product = await api(shopper, "POST", "/api/products", json=body)
         except ApiError as exc:
             errors = _explain(exc)
         else:
-            await shopper.flash("success", f"Product “{product['name']}” created.")
+            message = f"Product “{product['name']}” created."
+            if isinstance(picture, tuple):
+                try:
+                    await upload_to_catalog(shopper, product["id"], *picture)
+                    message = f"Product “{product['name']}” created with its picture."
+                except ApiError as exc:
+                    await shopper.flash("error", "The product was created, but not its "
+                                        f"picture: {exc.detail or exc.title}")
+            await shopper.flash("success", message)
             return Redirect(f"/admin/products/{product['id']}", status_code=303)
+    if picture is not None and "picture" not in errors:
+        errors["picture"] = "Choose the picture again (a browser does not keep it)."
     return await page(shopper, "product_form.html", status=422, product=None, form=form,
                       errors=errors)
+
+
+async def _picture(upload: UploadFile) -> tuple[bytes, str] | str | None:
+    """The chosen picture and its type; a message when it cannot be sent; None if none."""
+    if not upload.filename:
+        return None
+    content = await upload.read(MAX_PICTURE + 1)
+    if not content:
+        return None
+    if len(content) > MAX_PICTURE:
+        return "The picture is too large (at most 1 MB)."
+    return content, upload.content_type
 
 
 async def _editor(shopper: Shopper, product_id: str, *, form: dict[str, str] | None = None,
@@ -177,15 +203,12 @@ async def upload_picture(
 ) -> Template | Redirect:
     pid = _product_id(product_id)
     upload = data.get("picture")
-    if not isinstance(upload, UploadFile) or not upload.filename:
-        return await _editor(shopper, pid, picture_error="Choose a picture to upload.",
-                             status=422)
-    content = await upload.read(MAX_PICTURE + 1)
-    if len(content) > MAX_PICTURE:
-        return await _editor(shopper, pid, status=413,
-                             picture_error="The picture is too large (at most 1 MB).")
+    picture = await _picture(upload) if isinstance(upload, UploadFile) else None
+    if not isinstance(picture, tuple):
+        return await _editor(shopper, pid, status=422,
+                             picture_error=picture or "Choose a picture to upload.")
     try:
-        await upload_to_catalog(shopper, pid, content, upload.content_type)
+        await upload_to_catalog(shopper, pid, *picture)
     except ApiError as exc:
         if exc.status == 404:
             raise PageNotFound(pid) from exc
