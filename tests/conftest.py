@@ -110,7 +110,13 @@ def secrets(platform: dict[str, str]) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 async def gateway() -> AsyncIterator[httpx.AsyncClient]:
+    """An API client shared by the session. It keeps no cookies: a page of the shop (any path
+    outside /api) sets a session cookie, and a request with a cookie bypasses the gateway's
+    edge cache, which would change what later tests see."""
     async with httpx.AsyncClient(base_url=stack.GATEWAY_URL, timeout=30) as client:
+        async def forget_cookies(_: httpx.Response) -> None:
+            client.cookies.clear()
+        client.event_hooks["response"].append(forget_cookies)
         yield client
 
 
