@@ -28,8 +28,9 @@ from services.gateway.proxy import LATENCY, REQUESTS, BodyTooLarge, check_path
 log = structlog.get_logger(__name__)
 
 GATEWAY_PATHS = ("/api", "/health", "/docs", "/openapi.json", "/metrics", "/schema")
-# Form posts and the odd picture upload of the admin console stay well below this.
-MAX_BODY = 1 << 20
+# Form posts, and the admin console's picture upload: a picture of up to 1 MiB (what the
+# products service takes) plus the multipart form around it.
+MAX_BODY = (1 << 20) + (64 << 10)
 FORWARD_REQUEST = frozenset({
     b"cookie", b"content-type", b"accept", b"accept-language", b"user-agent", b"origin",
     b"referer", b"sec-fetch-site", b"sec-fetch-mode", b"sec-fetch-dest", b"x-csrf-token",
