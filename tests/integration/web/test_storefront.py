@@ -140,3 +140,45 @@ async def test_picture_upload_is_for_admins_and_checks_the_file(
     restore = await gateway.patch(f"/api/products/{product['id']}", headers=admin_headers,
                                   json={"image_url": product["image_url"]})
     assert restore.status_code == 200, restore.text
+
+
+async def test_too_many_attempts_get_the_rate_limit_page() -> None:
+    """The shopper's address reaches the API's limits through the storefront: failed logins
+    from one address are cut off (users' per-address limit), and the page says to wait."""
+    import asyncio
+
+    from tests.conftest import stack, unique_email
+
+    async with httpx.AsyncClient(base_url=stack.GATEWAY_URL, timeout=30) as browser:
+        token = csrf_of((await browser.get("/login")).text)
+        for _ in range(40):  # bounded: the local limit is 10 failures per 5 s
+            r = await browser.post("/login", data={
+                "email": unique_email(), "password": "not the password", "csrf_token": token})
+            if r.status_code == 429:
+                break
+        assert r.status_code == 429, r.status_code
+        assert "Slow down" in r.text and "Traceback" not in r.text
+        wait = int(r.headers["retry-after"])
+        assert 1 <= wait <= 900
+    await asyncio.sleep(min(wait, 10) + 1)  # the other tests log in from this address too
+
+
+async def test_a_service_down_is_a_friendly_page_not_a_traceback(
+        secrets: dict[str, str]) -> None:
+    import asyncio
+    import uuid
+
+    from tests.conftest import stack
+
+    products = stack.app_by_id("products")
+    await asyncio.to_thread(products.app_proc(secrets).stop)
+    try:
+        async with httpx.AsyncClient(base_url=stack.GATEWAY_URL, timeout=30) as browser:
+            # A search nobody made before: no cache can answer it.
+            r = await browser.get("/products", params={"search": uuid.uuid4().hex})
+        assert r.status_code == 503
+        assert r.headers["content-type"].startswith(HTML)
+        assert "Part of the shop is unavailable" in r.text and "Traceback" not in r.text
+        assert r.headers["retry-after"]
+    finally:
+        await asyncio.to_thread(stack.restart_app, "products", sidecar=False)
