@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import stack
+from tests.deploy.conftest import service_apps
 
 
 def test_a_process_that_dies_at_start_up_fails_with_its_log(tmp_path: Path) -> None:
@@ -37,8 +38,8 @@ def test_the_run_file_gives_every_app_distinct_ports() -> None:
     _, apps = stack.load_apps()
     ports = [p for a in apps for p in (a.port, a.dapr_http, a.dapr_grpc, a.metrics)]
     assert len(ports) == len(set(ports))
-    assert {a.app_id for a in apps} == {"gateway", "users", "products", "orders", "payments",
-                                        "inventory", "notifications"}
+    # every service under services/ (its folder name is its app id)
+    assert {a.app_id for a in apps} == set(service_apps())
     for a in apps:
         assert a.config.exists(), a.config
 
