@@ -1,13 +1,13 @@
-"""Bring the container and Kubernetes copies of the Dapr resources in line with their
-sources after a change to components/ or dapr/config/:
+"""Generate the compose and plain-manifest copies of the Dapr resources from their one
+source after a change to components/ or dapr/config/:
 
-- components/*.yaml -> k8s/dapr/ (namespaced) and the chart's files/components/ (byte for
-  byte); not the secret store, which is secretstores.kubernetes there under the same name;
-- dapr/config/<app>.yaml -> docker/dapr/config/, k8s/dapr/config/ and the chart's
-  files/config/ (without nameResolution), and its allowedSecrets -> the app's Role in
-  k8s/services/<app>.yaml (the chart derives its Roles from files/config/).
+- components/*.yaml -> k8s/dapr/ (namespaced); not the secret store, which is
+  secretstores.kubernetes there under the same name;
+- dapr/config/<app>.yaml -> docker/dapr/config/ and k8s/dapr/config/ (without
+  nameResolution), and its allowedSecrets -> the app's Role in k8s/services/<app>.yaml.
 
-tests/deploy/test_drift.py fails until this has been run:  python k8s/sync_dapr.py
+The Helm chart has no copies: its files/components/ and files/config/ are links to the
+source. tests/deploy/test_drift.py fails until this has been run:  python k8s/sync_dapr.py
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMESPACE = "ecommerce"
-CHART = ROOT / "k8s" / "helm" / "ecommerce"
 
 
 def write(dest: Path, text: str) -> None:
+    if dest.is_symlink():  # a link to the source: writing through it would change the source
+        raise SystemExit(f"{dest.relative_to(ROOT)} is a link; not writing through it")
     if not dest.exists() or dest.read_text() != text:
         dest.write_text(text)
         print(f"updated {dest.relative_to(ROOT)}")
@@ -38,7 +39,6 @@ def sync_components() -> None:
         if src.stem == "secretstore":
             continue
         text = src.read_text()
-        write(CHART / "files" / "components" / src.name, text)
         lines = text.splitlines(keepends=True)
         head = "".join(line for line in lines if line.startswith("#"))
         body = "".join(line for line in lines if not line.startswith("#"))
@@ -67,7 +67,6 @@ def sync_configurations() -> None:
                     "(Kubernetes DNS is the default).\n# tests/deploy/test_drift.py keeps the "
                     "rest identical.\n")
         write(ROOT / "k8s" / "dapr" / "config" / src.name, k8s_head + namespaced(body))
-        write(CHART / "files" / "config" / src.name, k8s_head + body)
         allowed = yaml.safe_load(body)["spec"]["secrets"]["scopes"][0]["allowedSecrets"]
         service = ROOT / "k8s" / "services" / f"{app}.yaml"
         if service.exists():

@@ -128,27 +128,61 @@ def test_helm_ships_the_same_components(rendered_default: list[dict[str, Any]]) 
     assert set(rendered) == set(local)
     for name, doc in local.items():
         same_resource(doc, rendered[name])
-    for name in local:
-        if name != "secretstore":
-            assert (CHART / "files" / "components" / f"{name}.yaml").read_text() == (
-                ROOT / "components" / f"{name}.yaml").read_text(), name
+
+SOURCES = {"components": ROOT / "components", "config": ROOT / "dapr" / "config"}
+
+
+@pytest.mark.parametrize("kind", sorted(SOURCES))
+def test_the_chart_reads_the_one_source(kind: str) -> None:
+    """No hand copy in the chart: each of its Dapr files is a link to the source file (the
+    secret store excepted, which is secretstores.kubernetes on a cluster)."""
+    source = SOURCES[kind]
+    files = {p.name: p for p in (CHART / "files" / kind).glob("*.yaml")}
+    assert set(files) == {p.name for p in source.glob("*.yaml")}
+    for name, path in files.items():
+        if kind == "components" and name == "secretstore.yaml":
+            assert not path.is_symlink()
+            continue
+        assert path.is_symlink(), f"{path.relative_to(ROOT)} is a copy, not a link"
+        assert path.resolve() == (source / name).resolve(), name
+        # relative, so the link holds in any checkout
+        assert not path.readlink().is_absolute()
+
+
+def test_generated_copies_are_fresh(tmp_path: Path) -> None:
+    """docker/dapr/config, k8s/dapr and the Roles of k8s/services are what k8s/sync_dapr.py
+    writes from the source (so `python k8s/sync_dapr.py` changes nothing)."""
+    import importlib.util
+    import shutil
+
+    generated = ("docker/dapr/config", "k8s/dapr", "k8s/services")
+    for d in ("components", "dapr/config", *generated):
+        shutil.copytree(ROOT / d, tmp_path / d)
+    spec = importlib.util.spec_from_file_location("sync_dapr", ROOT / "k8s" / "sync_dapr.py")
+    assert spec and spec.loader
+    sync = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sync)
+    sync.ROOT = tmp_path
+    sync.sync_components()
+    sync.sync_configurations()
+    def same(p: Path) -> bool:
+        repo = ROOT / p.relative_to(tmp_path)
+        return repo.is_file() and repo.read_bytes() == p.read_bytes()
+
+    stale = [str(p.relative_to(tmp_path)) for d in generated for p in (tmp_path / d).rglob("*")
+             if p.is_file() and not same(p)]
+    assert not stale, f"stale (run: python k8s/sync_dapr.py): {stale}"
 
 
 @pytest.mark.parametrize("app", sorted(APPS))
 def test_dapr_configurations_agree(app: str, rendered_default: list[dict[str, Any]]) -> None:
     local = yaml.safe_load((ROOT / "dapr" / "config" / f"{app}.yaml").read_text())
-    others = {
-        "docker/dapr/config": yaml.safe_load(
-            (ROOT / "docker" / "dapr" / "config" / f"{app}.yaml").read_text()),
-        "k8s/dapr/config": yaml.safe_load(
-            (ROOT / "k8s" / "dapr" / "config" / f"{app}.yaml").read_text()),
-        "helm": by_kind(rendered_default, "Configuration")[app],
-    }
-    for where, doc in others.items():
-        assert doc["metadata"]["name"] == app, where
-        assert "nameResolution" not in doc["spec"], f"{where}: name resolution is the platform's"
-        assert doc["spec"] == strip_nr(local["spec"]), (
-            f"{where}/{app} differs from dapr/config (run: python k8s/sync_dapr.py)")
+    # The chart renders the source (a link) without its name resolution; the generated
+    # copies are checked by test_generated_copies_are_fresh.
+    doc = by_kind(rendered_default, "Configuration")[app]
+    assert "nameResolution" in local["spec"]
+    assert "nameResolution" not in doc["spec"], "name resolution is the platform's"
+    assert doc["spec"] == strip_nr(local["spec"])
     # The service account may read exactly the secrets the Configuration allows.
     role = by_kind(load_all(ROOT / "k8s" / "services" / f"{app}.yaml"), "Role")[f"{app}-secrets"]
     allowed = local["spec"]["secrets"]["scopes"][0]["allowedSecrets"]
@@ -171,7 +205,7 @@ def test_sync_script_propagates_a_change(tmp_path: Path) -> None:
     assert spec and spec.loader
     sync = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(sync)
-    sync.ROOT, sync.CHART = tmp_path, tmp_path / "k8s" / "helm" / "ecommerce"
+    sync.ROOT = tmp_path
     sync.sync_components()
     sync.sync_configurations()
     for cfg in (tmp_path / "docker/dapr/config/users.yaml",
@@ -180,13 +214,9 @@ def test_sync_script_propagates_a_change(tmp_path: Path) -> None:
             "allowedSecrets"]
     role = by_kind(load_all(tmp_path / "k8s/services/users.yaml"), "Role")["users-secrets"]
     assert "new-secret" in role["rules"][0]["resourceNames"]
-    chart_config = yaml.safe_load((tmp_path / "k8s/helm/ecommerce/files/config/users.yaml")
-                                  .read_text())
-    assert "new-secret" in chart_config["spec"]["secrets"]["scopes"][0]["allowedSecrets"]
-    orders = tmp_path / "k8s/helm/ecommerce/files/config/orders.yaml"
+    orders = tmp_path / "k8s/dapr/config/orders.yaml"
     assert "new-secret" not in orders.read_text()
     assert '"11s"' in (tmp_path / "k8s/dapr/components/pubsub.yaml").read_text()
-    assert '"11s"' in (tmp_path / "k8s/helm/ecommerce/files/components/pubsub.yaml").read_text()
 
 
 # ---------------------------------------------------------------------------------------------
