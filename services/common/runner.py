@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 from collections.abc import Callable
 
 import uvicorn
@@ -11,10 +12,32 @@ from litestar import Litestar
 
 from services.common import settings as settings_mod
 
+# glibc's mallopt parameters (malloc.h).
+_M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+
+
+def tune_malloc() -> None:
+    """Give large blocks back to the system as soon as they are freed.
+
+    glibc raises its mmap threshold to the size of the largest block freed so far, so after
+    the first argon2 hash (19 MiB) every later one is carved from the calling thread's arena
+    and stays there: the users app held about 20 MiB per executor thread for good
+    (bench/README.md, "Memory"). A fixed threshold keeps large blocks in mmap, and two
+    arenas are enough for an event loop and a few worker threads.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc: nothing to tune
+        return
+    libc.mallopt(_M_MMAP_THRESHOLD, 256 * 1024)
+    libc.mallopt(_M_ARENA_MAX, 2)
+
 
 def serve(app_id: str, default_port: int,
           create_app: Callable[[settings_mod.Settings], Litestar]) -> None:
     settings = settings_mod.load(app_id, default_port)
+    tune_malloc()
     # Every event loop of the process on uvloop, not only uvicorn's: the workflow runtime
     # runs the orders activities on a loop of its own (asyncio.new_event_loop()).
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
