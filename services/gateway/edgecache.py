@@ -127,11 +127,16 @@ class EdgeCache:
             log.warning("edge_cache_version_unreadable", key=entry.version_key,
                         error=type(exc).__name__)
             return None
+        # Other requests ran while the version was read: the entry may have been dropped,
+        # evicted or replaced by a newer answer meanwhile, so only this entry is touched.
+        still_here = self._entries.get(key) is entry
         if current is None or current.strip(b'"') != entry.version:
-            self._drop(key)
+            if still_here:
+                self._drop(key)
             LOOKUPS.labels("stale").inc()
             return None
-        self._entries.move_to_end(key)
+        if still_here:
+            self._entries.move_to_end(key)
         LOOKUPS.labels("hit").inc()
         return entry
 

@@ -83,3 +83,46 @@ async def test_an_unreadable_version_sends_the_request_to_the_service() -> None:
         await sidecar.aclose()
     assert edgecache.LOOKUPS.labels("error")._value.get() == errors + 1
     assert len(cache) == 1  # kept: the version may still be current once readable
+
+
+async def test_an_entry_dropped_while_its_version_is_read_is_no_500() -> None:
+    """Found by the load run (bench/load.sh): while one request awaited the version, another
+    found it stale and dropped the entry, and the first one's LRU bookkeeping raised a
+    KeyError (a 500 at the gateway). A loopback server answers the state read slowly."""
+    from aiohttp import web
+
+    from services.common.dapr import Sidecar
+
+    version = b'"1"'
+
+    async def state(_: web.Request) -> web.Response:
+        await asyncio.sleep(0.05)
+        return web.Response(body=version, headers={"ETag": "1"})
+
+    app = web.Application()
+    app.router.add_get("/v1.0/state/{store}/{key}", state)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    sidecar = Sidecar(f"http://127.0.0.1:{port}")
+    cache = EdgeCache(EdgeCacheSettings())
+    try:
+        cache.store("/k", b"catalog:version=1", [], b"{}")
+        first = asyncio.create_task(cache.lookup("/k", sidecar))
+        await asyncio.sleep(0.01)
+        cache._drop("/k")  # what a concurrent stale lookup or an eviction does
+        assert await first is not None  # the version it read was current: still a hit
+        assert len(cache) == 0
+
+        cache.store("/k", b"catalog:version=1", [], b"{}")
+        first = asyncio.create_task(cache.lookup("/k", sidecar))
+        await asyncio.sleep(0.01)
+        cache.store("/k", b"catalog:version=2", [], b"{}")  # a newer answer meanwhile
+        version = b'"2"'
+        assert await first is None  # stale for the first request...
+        assert cache._entries["/k"].version == b"2"  # ...which keeps the newer entry
+    finally:
+        await sidecar.aclose()
+        await runner.cleanup()
