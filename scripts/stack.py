@@ -842,7 +842,8 @@ def banner(sec: dict[str, str], observe: bool = False,
               flush=True)
     print(f"""
   The shop is running.
-    API gateway   {GATEWAY_URL}        (health: {GATEWAY_URL}/health)
+    Storefront    {GATEWAY_URL}/
+    API gateway   {GATEWAY_URL}/api    (health: {GATEWAY_URL}/health)
     API docs      {GATEWAY_URL}/docs
     Admin login   {sec['admin-email']} / {sec['admin-password']}
                   (from {SECRETS_FILE.relative_to(ROOT)}, key admin-password)
