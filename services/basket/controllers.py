@@ -17,7 +17,7 @@ from litestar.di import Provide
 from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
-from services.basket.orders import OrderRead, OrdersRefused
+from services.basket.orders import OrdersRefused
 from services.basket.schemas import (
     TOKEN_PATTERN,
     BasketRead,
@@ -29,6 +29,7 @@ from services.basket.schemas import (
 )
 from services.basket.service import Baskets, Owner
 from services.common.auth import Identity, identity_from_headers, provide_identity
+from services.common.contracts.orders import OrderRead
 from services.common.errors import PROBLEM_JSON, NotFound, Unauthorized
 from services.common.internal import CODED_ERROR_HANDLERS
 from services.common.names import HEADER_BASKET_TOKEN

@@ -2,20 +2,21 @@
 signed-in shopper (the identity the gateway verified) and with an Idempotency-Key derived
 from the shopper and the checkout key, so every retry of one checkout names one order.
 
-The request and the order are typed here, on the basket's side of the boundary; the orders
-service validates and prices the request exactly as for a client's POST /api/orders.
+The request and the order are the orders service's own types (services/common/contracts/
+orders.py); orders validates and prices the request exactly as for a client's POST
+/api/orders.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 import msgspec
 import structlog
 
-from services.basket.schemas import CheckoutRequest, ShippingAddress, StoredLine
+from services.basket.schemas import CheckoutRequest, StoredLine
 from services.common.auth import Identity
+from services.common.contracts.orders import ORDERS_PATH, OrderCreate, OrderLineCreate, OrderRead
 from services.common.dapr import Sidecar
 from services.common.errors import Unavailable
 from services.common.names import ORDERS
@@ -23,50 +24,6 @@ from services.common.names import ORDERS
 log = structlog.get_logger(__name__)
 
 TIMEOUT = 30.0
-
-
-class OrderLineIn(msgspec.Struct, frozen=True):
-    product_id: uuid.UUID
-    quantity: int
-
-
-class OrderCreate(msgspec.Struct, frozen=True):
-    """The body of orders' POST /api/orders."""
-
-    items: list[OrderLineIn]
-    shipping_address: ShippingAddress
-    payment_method: str
-
-
-class OrderItemRead(msgspec.Struct, frozen=True):
-    product_id: uuid.UUID
-    name: str
-    quantity: int
-    unit_price: str
-    line_total: str
-
-
-class StatusEntry(msgspec.Struct, frozen=True, omit_defaults=True):
-    status: str
-    at: datetime
-    reason: str | None = None
-
-
-class OrderRead(msgspec.Struct, frozen=True):
-    """The order as orders answers it (and as GET /api/orders/{id} shows it)."""
-
-    id: uuid.UUID
-    user_id: uuid.UUID
-    status: str
-    cancel_reason: str | None
-    total: str
-    currency: str
-    payment_method: str
-    shipping_address: dict[str, str]
-    items: list[OrderItemRead]
-    history: list[StatusEntry]
-    created_at: datetime
-    updated_at: datetime
 
 
 class OrdersRefused(Exception):
@@ -94,9 +51,9 @@ async def place(sidecar: Sidecar, identity: Identity, lines: list[StoredLine],
                 body: CheckoutRequest, idempotency_key: str) -> tuple[OrderRead, bool]:
     """Create the order (or find the one this key made): (order, created)."""
     request = OrderCreate(
-        items=[OrderLineIn(product_id=ln.product_id, quantity=ln.quantity) for ln in lines],
+        items=[OrderLineCreate(product_id=ln.product_id, quantity=ln.quantity) for ln in lines],
         shipping_address=body.shipping_address, payment_method=body.payment_method)
-    r = await sidecar.invoke(ORDERS, "POST", "api/orders", json=request, timeout=TIMEOUT,
+    r = await sidecar.invoke(ORDERS, "POST", ORDERS_PATH, json=request, timeout=TIMEOUT,
                              headers={**identity.as_headers(),
                                       "idempotency-key": idempotency_key})
     if r.status_code in (200, 201):
@@ -109,7 +66,7 @@ async def place(sidecar: Sidecar, identity: Identity, lines: list[StoredLine],
 
 
 async def read(sidecar: Sidecar, identity: Identity, order_id: uuid.UUID) -> OrderRead:
-    r = await sidecar.invoke(ORDERS, "GET", f"api/orders/{order_id}", timeout=TIMEOUT,
+    r = await sidecar.invoke(ORDERS, "GET", f"{ORDERS_PATH}/{order_id}", timeout=TIMEOUT,
                              headers=identity.as_headers())
     if r.status_code == 200:
         return _decode(r.content)

@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from services.common.contracts.orders import ShippingAddress
+
 MAX_LINES = 50
 MAX_LINE_QUANTITY = 99
 MAX_ITEMS = 500  # units over all lines
@@ -44,29 +46,12 @@ class MergeRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     guest_token: Token
 
 
-Text200 = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-
-
-class ShippingAddress(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults=True):
-    """Where to ship (the orders service's own rules). `country`: ISO 3166-1 alpha-2."""
-
-    line1: Text200
-    city: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-    postal_code: Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
-    country: Annotated[str, msgspec.Meta(pattern="^[A-Za-z]{2}$")]
-    name: Text200 | None = None
-    line2: Annotated[str, msgspec.Meta(max_length=200)] | None = None
-    region: Annotated[str, msgspec.Meta(max_length=100)] | None = None
-
-
-PaymentMethod = Annotated[str, msgspec.Meta(pattern="^tok_[A-Za-z0-9_]{1,60}$")]
-
-
 class CheckoutRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """POST /api/basket/checkout: the basket's lines become an order."""
+    """POST /api/basket/checkout: the basket's lines become an order. The address and the
+    payment method follow the orders service's own rules (the same types)."""
 
     shipping_address: ShippingAddress
-    payment_method: PaymentMethod = "tok_visa"
+    payment_method: Annotated[str, msgspec.Meta(pattern="^tok_[A-Za-z0-9_]{1,60}$")] = "tok_visa"
 
 
 # -- answers ------------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ from datetime import UTC, datetime
 
 from services.basket import model, orders
 from services.basket.catalog import Catalog
-from services.basket.orders import OrderRead
 from services.basket.schemas import (
     BasketDoc,
     BasketRead,
@@ -41,6 +40,7 @@ from services.basket.store import BasketStore, Change
 from services.common.auth import Identity
 from services.common.contracts.errors import ErrorCode
 from services.common.contracts.internal import ProductBatchItem
+from services.common.contracts.orders import OrderRead
 from services.common.dapr import Sidecar
 from services.common.errors import Conflict, NotFound
 from services.common.internal import CodedError
