@@ -7,6 +7,7 @@ Each function returns the markup of one accessible <svg> (role="img", a <title> 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
@@ -15,18 +16,21 @@ from html import escape
 from markupsafe import Markup
 
 WIDTH, HEIGHT = 560, 230
-PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 50, 10, 14, 30
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 50, 14, 14, 30
 
 
-def _nice_max(value: float) -> float:
-    """A round upper bound for an axis (1, 2, 2.5, 5 x a power of ten)."""
+def _nice_max(value: float, ticks: int = 4) -> float:
+    """The top of an axis of `ticks` equal steps, each a round number (1 to 8 x a power of
+    ten), high enough for `value`."""
     if value <= 0:
-        return 1.0
-    magnitude = 10 ** (len(str(int(value))) - 1)
-    for step in (1, 2, 2.5, 5, 10):
-        if value <= step * magnitude:
-            return float(step * magnitude)
-    return float(10 * magnitude)
+        return float(ticks)
+    rough = value / ticks
+    magnitude = 10.0 ** math.floor(math.log10(rough))
+    step = next(s * magnitude for s in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10)
+                if rough <= s * magnitude)
+    if step < 1:  # counts and money never need steps under one
+        step = 1.0
+    return step * ticks
 
 
 def _fmt(value: float, money: bool) -> str:
@@ -66,8 +70,11 @@ def _day_labels(days: Sequence[date], step_x: float) -> list[str]:
         if i % every and i != len(days) - 1:
             continue
         x = PAD_LEFT + step_x * (i + 0.5)
+        last = i == len(days) - 1
+        anchor = "end" if last and len(days) > 1 else "middle"
+        x = min(x + (step_x / 2 if last else 0), WIDTH - 2) if anchor == "end" else x
         out.append(f'<text class="axis" x="{x:.1f}" y="{HEIGHT - 10}" '
-                   f'text-anchor="middle">{escape(day.strftime("%d %b"))}</text>')
+                   f'text-anchor="{anchor}">{escape(day.strftime("%d %b"))}</text>')
     return out
 
 
@@ -131,7 +138,7 @@ def line_per_day(chart_id: str, title: str, days: Sequence[date],
 
 def horizontal_bars(chart_id: str, title: str, rows: Sequence[tuple[str, str, int]]) -> Markup:
     """Labelled horizontal bars: (label, css class, count)."""
-    row_h, label_w = 34, 104
+    row_h, label_w = 42, 104
     height = PAD_TOP + row_h * max(len(rows), 1) + 6
     top = max((n for _, _, n in rows), default=0) or 1
     width = WIDTH - label_w - 60
@@ -139,11 +146,11 @@ def horizontal_bars(chart_id: str, title: str, rows: Sequence[tuple[str, str, in
     for i, (label, klass, n) in enumerate(rows):
         y = PAD_TOP + i * row_h
         w = width * n / top
-        body.append(f'<text class="label" x="{label_w - 8}" y="{y + 20}" '
+        body.append(f'<text class="label" x="{label_w - 8}" y="{y + 25}" '
                     f'text-anchor="end">{escape(label)}</text>')
-        body.append(f'<rect class="hbar {escape(klass)}" x="{label_w}" y="{y + 5}" '
-                    f'width="{max(w, 1.5):.1f}" height="{row_h - 10}" rx="4"/>')
-        body.append(f'<text class="value" x="{label_w + max(w, 1.5) + 6:.1f}" y="{y + 20}">'
+        body.append(f'<rect class="hbar {escape(klass)}" x="{label_w}" y="{y + 6}" '
+                    f'width="{max(w, 1.5):.1f}" height="{row_h - 12}" rx="4"/>')
+        body.append(f'<text class="value" x="{label_w + max(w, 1.5) + 6:.1f}" y="{y + 25}">'
                     f'{n:,}</text>')
     desc = "; ".join(f"{label}: {n}" for label, _, n in rows) or "No data."
     return Markup(  # noqa: S704 (escaped as in _svg)
