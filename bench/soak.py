@@ -21,26 +21,15 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import stack  # noqa: E402
+from memory import measure  # noqa: E402  (bench/memory.py: each process with its children)
 
 GROWTH_LIMIT = 0.15
 WARM_UP_MIN = 3
 TOPICS = ("orders", "inventory", "users", "products", "deadletter")
-
-
-def processes() -> dict[str, psutil.Process]:
-    found = {}
-    for pidfile in sorted(stack.RUN.glob("*.pid")):
-        try:
-            found[pidfile.stem] = psutil.Process(int(pidfile.read_text()))
-        except (OSError, ValueError, psutil.Error):
-            continue
-    return found
 
 
 def redis(secrets: dict[str, str], *args: str) -> str:
@@ -64,13 +53,9 @@ async def database_sizes(secrets: dict[str, str]) -> dict[str, int]:
 
 def sample(secrets: dict[str, str]) -> dict[str, float]:
     row: dict[str, float] = {}
-    for name, proc in processes().items():
-        try:
-            mem = proc.memory_full_info()
-            row[f"rss:{name}"] = mem.rss
-            row[f"pss:{name}"] = mem.pss
-        except psutil.Error:
-            continue
+    for name, mem in measure().items():  # PostgreSQL counts its backends
+        row[f"rss:{name}"] = mem["rss"]
+        row[f"pss:{name}"] = mem["pss"]
     info = dict(line.split(":", 1) for line in redis(secrets, "info", "memory").splitlines()
                 if ":" in line)
     row["redis:used_memory"] = int(info["used_memory"])
