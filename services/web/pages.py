@@ -168,11 +168,12 @@ def _error_page(request: Request[Any, Any, Any], status: int, title: str, messag
                 *, headers: dict[str, str] | None = None,
                 template: str = "error.html") -> Response[Any]:
     shopper = shopper_of(request)
-    wants_json = "application/json" in (request.headers.get("accept") or "") and \
-        "text/html" not in (request.headers.get("accept") or "")
-    if wants_json:
-        return Response({"status": status, "title": title, "detail": message},
-                        status_code=status, headers=headers)
+    # A page for a browser (every navigation asks for text/html); problem+json for API
+    # clients, which reach the web app for any path outside /api (`/internal/...`, a typo).
+    if "text/html" not in (request.headers.get("accept") or ""):
+        return Response({"type": "about:blank", "status": status, "title": title,
+                         "detail": message}, status_code=status, headers=headers,
+                        media_type="application/problem+json")
     return Template(template_name=template, status_code=status, headers={
         "Cache-Control": "no-store", **(headers or {})}, context={
         "status": status, "title": title, "message": message, "user": None,

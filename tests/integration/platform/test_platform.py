@@ -21,13 +21,13 @@ async def test_gateway_health_reports_every_service(gateway: httpx.AsyncClient) 
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["status"] == "ok"
-    assert body["services"] == dict.fromkeys(BACKENDS, "ok")
+    assert body["services"] == dict.fromkeys((*BACKENDS, "basket", "web"), "ok")
 
 
 async def test_api_info(gateway: httpx.AsyncClient) -> None:
-    r = await gateway.get("/")
+    r = await gateway.get("/api")
     assert r.status_code == 200
-    assert set(r.json()["services"]) == set(BACKENDS)
+    assert set(r.json()["services"]) == {*BACKENDS, "basket"}
 
 
 @pytest.mark.parametrize("app_id", BACKENDS)

@@ -53,7 +53,7 @@ def test_two_services_with_the_same_schema_names_do_not_clash() -> None:
     for ref in re.findall(r'"#/components/schemas/([^"]+)"', text):
         assert ref in schemas, ref
     assert not [p for p in doc["paths"] if "internal" in p or p == "/metrics"]
-    assert {"/", "/health", "/api/products/health", "/api/orders/health"} <= set(doc["paths"])
+    assert {"/api", "/health", "/api/products/health", "/api/orders/health"} <= set(doc["paths"])
     assert doc["components"]["securitySchemes"]["BearerAuth"]["scheme"] == "bearer"
 
 
