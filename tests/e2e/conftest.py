@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,6 +131,38 @@ def admin_api(platform: dict[str, str]) -> Iterator[httpx.Client]:
         assert r.status_code == 200, r.text
         client.headers["Authorization"] = f"Bearer {r.json()['token']}"
         yield client
+
+
+# The demo products the browser tests put in baskets. Other runs on this machine (benches,
+# load tests) buy them too, so each gets stock back before the tests start.
+USED = ("Pulse True Wireless Earbuds", "Glide Wireless Mouse", "Volt 65W USB-C Charger",
+        "Beacon E-Reader", "Atlas Portable SSD 1TB", "Orbit Smart Speaker",
+        "Keystone Mechanical Keyboard", "Chef's Knife 8-inch", "Aurora Wireless Headphones")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def demo_stock(admin_api: httpx.Client) -> None:
+    ids = []
+    for name in USED:
+        items = admin_api.get("/api/products", params={"search": f'"{name}"',
+                                                       "page_size": 5}).json()["items"]
+        (product,) = [p for p in items if p["name"] == name]
+        level = admin_api.get(f"/api/inventory/{product['id']}").json()
+        if level["available"] < 30:
+            r = admin_api.put(f"/api/inventory/{product['id']}",
+                              json={"on_hand": level["reserved"] + 100})
+            assert r.status_code == 200, r.text
+        ids.append(product["id"])
+    # The catalog's stock follows inventory's events within a second or so.
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        low = [i for i in ids if admin_api.get(f"/api/products/{i}",
+                                               headers={"Cache-Control": "no-cache"}
+                                               ).json()["stock_quantity"] < 30]
+        if not low:
+            return
+        time.sleep(0.3)
+    pytest.fail(f"the catalog did not show the new stock of {low}")
 
 
 def make_product(admin_api: httpx.Client, stock: int, price: str = "12.50") -> dict[str, Any]:

@@ -12,6 +12,15 @@ from PIL import Image
 from tests.conftest import is_problem, register_customer
 
 HTML = "text/html"
+# What a browser sends on a navigation; without it, the web app answers errors as
+# problem+json (an API client that strayed outside /api).
+BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+
+
+def browser_client() -> httpx.AsyncClient:
+    from tests.conftest import stack
+
+    return httpx.AsyncClient(base_url=stack.GATEWAY_URL, timeout=30, headers=BROWSER)
 
 
 def csrf_of(page: str) -> str:
@@ -35,15 +44,15 @@ async def test_the_gateway_owns_its_paths_and_forwards_the_rest(
     health = (await gateway.get("/health")).json()
     assert health["services"]["web"] == "ok"
     is_problem(await gateway.get("/api/nope"), 404)  # the API's own 404 stays JSON
-    missing = await gateway.get("/no/such/page")
+    missing = await gateway.get("/no/such/page", headers=BROWSER)
     assert missing.status_code == 404 and missing.headers["content-type"].startswith(HTML)
     assert "Page not found" in missing.text and "Traceback" not in missing.text
 
 
 async def test_security_headers_and_session_cookie(dapr_headers: dict[str, str]) -> None:
-    from tests.conftest import invoker, stack
+    from tests.conftest import invoker
 
-    async with httpx.AsyncClient(base_url=stack.GATEWAY_URL, timeout=30) as browser:
+    async with browser_client() as browser:
         r = await browser.get("/products")
         again = await browser.get("/products")
     assert "set-cookie" not in again.headers  # one session id, set once
@@ -59,7 +68,7 @@ async def test_security_headers_and_session_cookie(dapr_headers: dict[str, str])
         tls = await as_gateway.get("/products", headers={"x-forwarded-proto": "https"})
     assert tls.headers["set-cookie"].endswith("; Secure")
     # A client cannot claim TLS itself: no proxy is trusted here.
-    async with httpx.AsyncClient(base_url=stack.GATEWAY_URL, timeout=30) as browser:
+    async with browser_client() as browser:
         plain = await browser.get("/products", headers={"X-Forwarded-Proto": "https"})
     assert "Secure" not in plain.headers["set-cookie"]
     # Pages carry no inline script: every <script> has a src and no body, no on* handlers.
@@ -71,7 +80,7 @@ async def test_security_headers_and_session_cookie(dapr_headers: dict[str, str])
 async def test_forms_need_the_sessions_csrf_token() -> None:
     from tests.conftest import stack
 
-    async with httpx.AsyncClient(base_url=stack.GATEWAY_URL, timeout=30) as browser:
+    async with browser_client() as browser:
         r = await browser.get("/login")
         token = csrf_of(r.text)
         form = {"email": "nobody@example.com", "password": "wrong password here"}
@@ -86,14 +95,16 @@ async def test_forms_need_the_sessions_csrf_token() -> None:
                                 headers={"Origin": stack.GATEWAY_URL})
         assert ok.status_code in (401, 422) and "not right" in ok.text
     # Another session's token is no good either.
-    async with httpx.AsyncClient(base_url=stack.GATEWAY_URL, timeout=30) as other:
+    async with browser_client() as other:
         await other.get("/login")
         stolen = await other.post("/login", data={**form, "csrf_token": token})
         assert stolen.status_code == 403
 
 
 async def test_pictures_are_served_as_images_only(gateway: httpx.AsyncClient) -> None:
-    product = await first_product(gateway)
+    # A seeded product: the newest may be one a test made without a picture.
+    listing = (await gateway.get("/api/products", params={"page_size": 100})).json()["items"]
+    product = next(p for p in listing if (p["image_url"] or "").startswith("/media/"))
     assert product["image_url"].startswith("/media/products/")
     r = await gateway.get(product["image_url"])
     assert r.status_code == 200
@@ -147,9 +158,9 @@ async def test_too_many_attempts_get_the_rate_limit_page() -> None:
     from one address are cut off (users' per-address limit), and the page says to wait."""
     import asyncio
 
-    from tests.conftest import stack, unique_email
+    from tests.conftest import unique_email
 
-    async with httpx.AsyncClient(base_url=stack.GATEWAY_URL, timeout=30) as browser:
+    async with browser_client() as browser:
         token = csrf_of((await browser.get("/login")).text)
         for _ in range(40):  # bounded: the local limit is 10 failures per 5 s
             r = await browser.post("/login", data={
@@ -173,7 +184,7 @@ async def test_a_service_down_is_a_friendly_page_not_a_traceback(
     products = stack.app_by_id("products")
     await asyncio.to_thread(products.app_proc(secrets).stop)
     try:
-        async with httpx.AsyncClient(base_url=stack.GATEWAY_URL, timeout=30) as browser:
+        async with browser_client() as browser:
             # A search nobody made before: no cache can answer it.
             r = await browser.get("/products", params={"search": uuid.uuid4().hex})
         assert r.status_code == 503
