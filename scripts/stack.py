@@ -64,10 +64,12 @@ PROMETHEUS_URL = f"http://127.0.0.1:{PROMETHEUS_PORT}"
 SCRAPE_CONFIG = ROOT / "docs" / "ops" / "prometheus.yml"
 # Replica k of an app (k = 1 for the second, ...) uses each of the app's ports + k * 100:
 # orders-2 serves on 3103 with its daprd on 13103 (HTTP), 23103 (gRPC), 9103 (metrics),
+# 24103 (internal gRPC, app port + INTERNAL_GRPC_OFFSET),
 # gateway-2 on 8180; so do the app's own `*_PORT` variables of the run file. Up to
 # MAX_REPLICAS replicas keep every port below 32768 and clear of the servers' ports.
 REPLICA_PORT_STEP = 100
 MAX_REPLICAS = 9
+INTERNAL_GRPC_OFFSET = 21000
 GATEWAY_URL = "http://127.0.0.1:8080"
 DATABASE_APPS = ("users", "products", "orders", "payments", "inventory", "notifications")
 ADMIN_EMAIL = "admin@shop.local"
@@ -490,6 +492,12 @@ class App:
                                                        f"127.0.0.1:{SCHEDULER_PORT}"),
                 "--log-level", common.get("logLevel", "info"), "--log-as-json",
                 "--enable-app-health-check=false",
+                # daprd derives its internal gRPC port from the app id when it is free: two
+                # replicas starting together took the same one, registered the same address
+                # for name resolution, and the first one's daprd exited ("Host registration
+                # lost"). Replicas get their own: app port + INTERNAL_GRPC_OFFSET.
+                *(["--dapr-internal-grpc-port", str(self.port + INTERNAL_GRPC_OFFSET)]
+                  if self.replica else []),
                 # Extra flags for one session, e.g. `--enable-profiling --profile-port 17777`
                 # with `stack.py restart <app>` to take a pprof profile of that sidecar.
                 *shlex.split(os.environ.get("ECOMMERCE_DAPRD_ARGS", ""))]

@@ -29,6 +29,7 @@ def test_every_replica_of_every_app_gets_its_own_ports() -> None:
                                                          stack.MAX_REPLICAS))
     assert len(everything) == len(apps) * stack.MAX_REPLICAS
     used = [p for a in everything for p in {*ports(a), a.scrape_port}]
+    used += [a.port + stack.INTERNAL_GRPC_OFFSET for a in everything if a.replica]
     assert len(used) == len(set(used)), "two processes on one port"
     assert not set(used) & SERVER_PORTS
     assert max(used) < 32768, "inside Linux's range for outgoing connections"
@@ -56,6 +57,9 @@ def test_replica_processes_are_named_apart_with_the_same_app_id() -> None:
     assert argv[argv.index("--app-id") + 1] == "orders"
     assert argv[argv.index("--app-port") + 1] == "3103"
     assert argv[argv.index("--metrics-port") + 1] == "9103"
+    # its own internal gRPC port: the app id's default would be the first replica's
+    assert argv[argv.index("--dapr-internal-grpc-port") + 1] == "24103"
+    assert "--dapr-internal-grpc-port" not in orders.sidecar_proc(sec, run).argv
 
 
 def test_parse_replicas() -> None:
