@@ -94,3 +94,14 @@ def test_prometheus_scrapes_every_app_sidecar_and_the_control_plane(tmp_path: Pa
     r = subprocess.run([promtool, "check", "config", str(path)], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_sqlite_name_resolution_never_runs_its_cleanup() -> None:
+    """The sqlite resolver's clean-up deletes the rows renewed in the last `updateInterval`
+    seconds (`now - last_update < 5`): every live host, whose daprd then exits with "Host
+    registration lost". After an hour of running, the local stack would lose every sidecar."""
+    _, apps = stack.load_apps()
+    for app in apps:
+        spec = yaml.safe_load(app.config.read_text())["spec"]
+        assert spec["nameResolution"]["component"] == "sqlite", app.app_id
+        assert spec["nameResolution"]["configuration"]["cleanupInterval"] == "0", app.app_id
