@@ -512,12 +512,10 @@ class App:
 # keeps them from spinning and preempting one another, and collecting garbage at 4x the
 # live heap instead of 2x halves the GC work on the invocation path. Measured with
 # bench/bench_gateway.py on 2 cores: +25 % through both sidecars, +35 % through the
-# gateway (bench/README.md). GOGC=400 alone let a daprd's heap grow to 5x its live data
-# under load (84-125 MB RSS after the Locust run); the soft limit makes Go collect sooner
-# once heap and runtime near 32 MiB (82-92 MB RSS, about 58 MB of it the mapped binary,
-# for 5-8 % of the two-sidecar hop's throughput; 20 MiB made them collect nonstop and
-# halved it). bench/README.md, "Memory".
-DAPRD_GO_ENV = {"GOMAXPROCS": "1", "GOGC": "400", "GOMEMLIMIT": "32MiB"}
+# gateway (bench/README.md). A daprd holds 75-125 MB RSS, about 58 MB of it the mapped
+# binary. No GOMEMLIMIT: 32 MiB kept sidecars under 92 MB but cost the checkout burst 30 %
+# (bench/README.md, "Memory").
+DAPRD_GO_ENV = {"GOMAXPROCS": "1", "GOGC": "400"}
 
 
 def with_otel(config: Path, endpoint: str, out_dir: Path = RUN) -> Path:
