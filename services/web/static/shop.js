@@ -72,10 +72,23 @@
     });
   }
 
+  // A field the server found wrong stops saying so once the shopper changes it.
+  function clearWhenEdited(field) {
+    var input = field.querySelector("input, select");
+    if (!input) { return; }
+    input.addEventListener("input", function () {
+      field.classList.remove("invalid");
+      input.removeAttribute("aria-invalid");
+      var error = field.querySelector(".error");
+      if (error) { error.hidden = true; }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var box = document.querySelector("[data-order-status]");
     if (box && !box.hasAttribute("data-final")) { followOrder(box); }
     document.querySelectorAll("form[data-once]").forEach(once);
     document.querySelectorAll("input[data-autosubmit]").forEach(autosubmit);
+    document.querySelectorAll(".field.invalid").forEach(clearWhenEdited);
   });
 })();
