@@ -129,7 +129,8 @@ class BodyTooLarge(DomainError):
     status, title = 413, "Payload too large"
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def read_body(receive: Receive, limit: int = MAX_BODY) -> bytes:
+    """The request's body, refused with a 413 once it passes `limit` bytes."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -138,8 +139,8 @@ async def _read_body(receive: Receive) -> bytes:
             break
         chunk: bytes = message.get("body", b"")  # type: ignore[assignment]
         size += len(chunk)
-        if size > MAX_BODY:
-            raise BodyTooLarge(f"Request bodies are limited to {MAX_BODY} bytes")
+        if size > limit:
+            raise BodyTooLarge(f"Request bodies are limited to {limit} bytes")
         chunks.append(chunk)
         if not message.get("more_body", False):
             break
@@ -230,7 +231,7 @@ class Proxy:
         if identity is not None:
             headers.update(identity.as_headers())
         telemetry.inject_trace_headers(headers)
-        body = await _read_body(receive)
+        body = await read_body(receive)
         if body and method in _BODY_METHODS:
             require_json(headers.get("content-type", ""), path)
         method_path = "health" if parts[3:] == ["health"] else path.lstrip("/")

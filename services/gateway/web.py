@@ -23,7 +23,7 @@ from services.common import telemetry
 from services.common.dapr import Sidecar
 from services.common.errors import DomainError, GatewayTimeout, Unavailable, problem
 from services.common.names import HEADER_CLIENT_IP, WEB
-from services.gateway.proxy import LATENCY, REQUESTS, BodyTooLarge, check_path
+from services.gateway.proxy import LATENCY, REQUESTS, check_path, read_body
 
 log = structlog.get_logger(__name__)
 
@@ -80,7 +80,7 @@ class WebForwarder:
         for key, val in telemetry.outgoing_headers().items():
             headers.setdefault(key, val)
         telemetry.inject_trace_headers(headers)
-        body = await _read_body(receive)
+        body = await read_body(receive, MAX_BODY)
         target = path.lstrip("/")
         if query := scope.get("query_string", b""):
             target += "?" + query.decode("latin-1")
@@ -110,23 +110,6 @@ class WebForwarder:
         REQUESTS.labels(WEB, method, str(status)).inc()
         out = [(k.lower(), v) for k, v in raw if k.lower() in FORWARD_RESPONSE]
         await _send(send, status, out, content)
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk: bytes = message.get("body", b"")  # type: ignore[assignment]
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise BodyTooLarge(f"Request bodies are limited to {MAX_BODY} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
 
 
 async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]],
