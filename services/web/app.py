@@ -17,12 +17,12 @@ from services.common.app import SidecarOnlyGuard, build_app
 from services.common.settings import Settings
 from services.web import admin, pages
 from services.web.middleware import SessionMiddleware
-from services.web.routes import account, basket, catalog, media, orders
+from services.web.routes import account, account_links, basket, catalog, media, orders
 
 
 def create_app(settings: Settings) -> Litestar:
     shop = Router(path="/", route_handlers=[*catalog.ROUTES, *basket.ROUTES, *orders.ROUTES,
-                                            *account.ROUTES],
+                                            *account.ROUTES, *account_links.ROUTES],
                   dependencies={"shopper": Provide(pages.provide_shopper)},
                   before_request=pages.check_csrf, include_in_schema=False)
     static = create_static_files_router(
