@@ -198,7 +198,7 @@ def build_app(
         debug=False,
     )
     _document_errors_and_security(app)
-    if guarded and settings.app_api_token:
+    if guarded:
         app.asgi_handler = SidecarOnlyGuard(app.asgi_handler, settings.app_api_token)
     return app
 
