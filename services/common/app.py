@@ -107,6 +107,7 @@ def build_app(
     *,
     route_handlers: Sequence[Any],
     migrations: Path | None = None,
+    shared_migrations: Sequence[Path] = (),
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
     dependencies: dict[str, Provide] | None = None,
@@ -121,7 +122,8 @@ def build_app(
 ) -> Litestar:
     """Create the Litestar app of one service.
 
-    `migrations` names the folder of SQL files; with it, the lifespan reads the DSN
+    `migrations` names the folder of SQL files (after `shared_migrations`, schema several
+    services have, such as `audit.MIGRATION`); with it, the lifespan reads the DSN
     `<app_id>-db-dsn` from the secret store through the sidecar, opens a pool and migrates.
     With `outbox`, the lifespan runs its Drainer (app.state.outbox_drainer) after the start
     hooks and stops it before the stop hooks. `exception_handlers` override the problem+json
@@ -143,7 +145,7 @@ def build_app(
                 dsn = await sidecar.get_secret(SECRETSTORE, db.dsn_secret(settings.app_id))
                 app.state.db = await db.create_pool(dsn)
                 telemetry.register_pool_metrics(settings.app_id, lambda: app.state.get("db"))
-                await db.migrate(app.state.db, migrations)
+                await db.migrate(app.state.db, migrations, shared_migrations)
             for hook in on_startup:
                 await hook(app)
             if outbox is not None:

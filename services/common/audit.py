@@ -1,7 +1,7 @@
 """The audit trail of admin writes, kept by each service in its own database.
 
 Recording happens in PostgreSQL, not in the handlers: a trigger (`audit_row()`, created by
-each service's `NNNN_audit.sql` migration from AUDIT_FUNCTION_SQL below) writes one
+services/common/sql/audit_log.sql, triggers in each service's migrations) writes one
 `audit_log` row per changed row, in the transaction of the change, with the columns that
 changed before and after. No code path can change an audited column without its row, so
 calling the API directly (or a future handler that forgets) cannot skip the record.
@@ -27,6 +27,7 @@ import weakref
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Any
 
 import asyncpg
@@ -207,76 +208,6 @@ def audit_route(service: str) -> Any:
     return list_audit
 
 
-# -- the schema every audited service migrates to -----------------------------------------------
-# Each service's `NNNN_audit.sql` starts with this text verbatim (a unit test checks it), then
-# creates its triggers: `audit_row(entity, key column, label column or '', update action,
-# record without an actor (true/false), column, ...)`. A change is recorded when a column
-# changed; a column written `+name` is context: shown with its value after, never compared.
-AUDIT_FUNCTION_SQL = """\
-CREATE TABLE audit_log (
-    id           bigserial PRIMARY KEY,
-    at           timestamptz NOT NULL DEFAULT clock_timestamp(),
-    actor_id     uuid,
-    actor_email  text,
-    action       text NOT NULL,
-    entity       text NOT NULL,
-    entity_id    text NOT NULL,
-    entity_label text,
-    before       jsonb,
-    after        jsonb
-);
-CREATE INDEX audit_log_at ON audit_log (at DESC, id DESC);
-CREATE INDEX audit_log_entity ON audit_log (entity_id, at DESC);
-
-CREATE FUNCTION audit_row() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    cols text[] := TG_ARGV[5:];
-    actor text := nullif(current_setting('ecommerce.actor_id', true), '');
-    old_j jsonb;
-    new_j jsonb := to_jsonb(NEW);
-    before_j jsonb := '{}';
-    after_j jsonb := '{}';
-    col text;
-    act text;
-BEGIN
-    IF actor IS NULL AND NOT TG_ARGV[4]::boolean THEN
-        RETURN NULL;
-    END IF;
-    IF TG_OP = 'INSERT' THEN
-        FOREACH col IN ARRAY cols LOOP
-            col := ltrim(col, '+');
-            after_j := after_j || jsonb_build_object(col, new_j -> col);
-        END LOOP;
-        before_j := NULL;
-        act := TG_ARGV[0] || '.create';
-    ELSE
-        old_j := to_jsonb(OLD);
-        FOREACH col IN ARRAY cols LOOP
-            IF left(col, 1) <> '+' AND (old_j -> col) IS DISTINCT FROM (new_j -> col) THEN
-                before_j := before_j || jsonb_build_object(col, old_j -> col);
-                after_j := after_j || jsonb_build_object(col, new_j -> col);
-            END IF;
-        END LOOP;
-        IF after_j = '{}' THEN
-            RETURN NULL;
-        END IF;
-        FOREACH col IN ARRAY cols LOOP
-            IF left(col, 1) = '+' THEN
-                after_j := after_j || jsonb_build_object(substr(col, 2), new_j -> substr(col, 2));
-            END IF;
-        END LOOP;
-        IF (after_j ->> 'deleted_at') IS NOT NULL THEN
-            act := TG_ARGV[0] || '.delete';
-        ELSE
-            act := TG_ARGV[0] || '.' || TG_ARGV[3];
-        END IF;
-    END IF;
-    INSERT INTO audit_log (actor_id, actor_email, action, entity, entity_id, entity_label,
-                           before, after)
-    VALUES (actor::uuid, nullif(current_setting('ecommerce.actor_email', true), ''), act,
-            TG_ARGV[0], new_j ->> TG_ARGV[1],
-            CASE WHEN TG_ARGV[2] <> '' THEN new_j ->> TG_ARGV[2] END, before_j, after_j);
-    RETURN NULL;
-END
-$$;
-"""
+# The table and the trigger function every audited service's database gets (db.migrate's
+# shared migrations); each service's own migration creates its triggers.
+MIGRATION = Path(__file__).parent / "sql" / "audit_log.sql"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import asyncpg
@@ -39,13 +40,16 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asy
     return pool
 
 
-async def migrate(pool: asyncpg.Pool, directory: Path) -> list[str]:
-    """Apply `NNNN_name.sql` files in order, each once, under an advisory lock.
+async def migrate(pool: asyncpg.Pool, directory: Path, shared: Sequence[Path] = ()) -> list[str]:
+    """Apply `shared` files (schema several services have, e.g. the audit trail's, recorded
+    as `common/<name>`), then the service's `NNNN_name.sql` files in order, each once, under
+    an advisory lock.
 
     Replicas starting together serialise on the lock; each file runs in its own transaction
     together with its row in schema_migrations, so a failed file leaves no trace.
     """
-    files = sorted(p for p in directory.glob("*.sql") if p.name[:4].isdigit())  # noqa: ASYNC240 (start-up only)
+    own = sorted(p for p in directory.glob("*.sql") if p.name[:4].isdigit())  # noqa: ASYNC240 (start-up only)
+    files = [(f"common/{p.stem}", p) for p in shared] + [(p.stem, p) for p in own]
     applied_now: list[str] = []
     async with pool.acquire() as conn:
         await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
@@ -55,15 +59,15 @@ async def migrate(pool: asyncpg.Pool, directory: Path) -> list[str]:
                 " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
             )
             done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-            for path in files:
-                if path.stem in done:
+            for version, path in files:
+                if version in done:
                     continue
                 async with conn.transaction():
                     await conn.execute(path.read_text())
                     await conn.execute("INSERT INTO schema_migrations(version) VALUES ($1)",
-                                       path.stem)
-                applied_now.append(path.stem)
-                log.info("migration_applied", version=path.stem)
+                                       version)
+                applied_now.append(version)
+                log.info("migration_applied", version=version)
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
     return applied_now

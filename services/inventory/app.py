@@ -53,7 +53,7 @@ def create_app(settings: Settings) -> Litestar:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    return build_app(settings, migrations=MIGRATIONS,
+    return build_app(settings, migrations=MIGRATIONS, shared_migrations=(audit.MIGRATION,),
                      route_handlers=[*controllers.ROUTES, audit.audit_route(INVENTORY)],
                      on_startup=[start], on_shutdown=[stop], outbox=OUTBOX,
                      dependencies=controllers.DEPENDENCIES, title="inventory service",

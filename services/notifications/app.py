@@ -6,6 +6,7 @@ from pathlib import Path
 
 from litestar import Litestar
 
+from services.common import audit
 from services.common.app import build_app
 from services.common.settings import Settings
 from services.notifications import controllers, redelivery
@@ -24,7 +25,7 @@ def create_app(settings: Settings) -> Litestar:
         app.state.service = NotificationsService(app.state.db, app.state.sidecar, renderer,
                                                  config)
 
-    return build_app(settings, migrations=MIGRATIONS,
+    return build_app(settings, migrations=MIGRATIONS, shared_migrations=(audit.MIGRATION,),
                      route_handlers=[*controllers.ROUTES, *redelivery.ROUTES],
                      on_startup=[start], dependencies=controllers.DEPENDENCIES,
                      title="notifications service",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from litestar import Litestar
 
+from services.common import audit
 from services.common.app import build_app
 from services.common.settings import Settings
 from services.orders import admin, controllers
@@ -30,7 +31,7 @@ def create_app(settings: Settings) -> Litestar:
     async def keep_settings(app: Litestar) -> None:
         app.state.orders_settings = config
 
-    return build_app(settings, migrations=MIGRATIONS,
+    return build_app(settings, migrations=MIGRATIONS, shared_migrations=(audit.MIGRATION,),
                      route_handlers=[*controllers.ROUTES, *admin.ROUTES],
                      on_startup=[keep_settings, start], on_shutdown=[runtime.stop], outbox=OUTBOX,
                      title="orders service",

@@ -40,7 +40,7 @@ def _hooks(settings: Settings) -> tuple[Hook, Hook]:
 
 def create_app(settings: Settings) -> Litestar:
     start, stop = _hooks(settings)
-    return build_app(settings, migrations=MIGRATIONS,
+    return build_app(settings, migrations=MIGRATIONS, shared_migrations=(audit.MIGRATION,),
                      route_handlers=[*controllers.ROUTES, audit.audit_route(PRODUCTS)],
                      on_startup=[start], on_shutdown=[stop], outbox=OUTBOX,
                      dependencies=controllers.DEPENDENCIES,

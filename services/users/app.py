@@ -33,7 +33,7 @@ def create_app(settings: Settings) -> Litestar:
                                    await sidecar.get_secret(SECRETSTORE, "admin-password"))
         app.state.service = service
 
-    return build_app(settings, migrations=MIGRATIONS,
+    return build_app(settings, migrations=MIGRATIONS, shared_migrations=(audit.MIGRATION,),
                      route_handlers=[*controllers.ROUTES, *links_controller.ROUTES,
                                      audit.audit_route(USERS)],
                      on_startup=[start], outbox=OUTBOX, title="users service",

@@ -1,7 +1,25 @@
--- 0004_admin_audit.sql was first applied, on some development databases, in an earlier
--- form: a trigger that also fired on the carrier and tracking number, and a function
--- without context columns (`+name`). This brings every database to the one function of
--- services/common/audit.py and the one trigger; on a fresh database it changes nothing.
+-- The audit trail's table and trigger function (services/common/audit.py), the same in every
+-- audited service's database. Not a migration of any one service: the runner applies it once
+-- per database, before the service's own files, when the service is built with
+-- `shared_migrations=(audit.MIGRATION,)`. Each service's own migration then creates its
+-- triggers: `audit_row(entity, key column, label column or '', update action, record
+-- without an actor (true/false), column, ...)`. A change is recorded when a column changed;
+-- a column written `+name` is context: shown with its value after, never compared.
+CREATE TABLE IF NOT EXISTS audit_log (
+    id           bigserial PRIMARY KEY,
+    at           timestamptz NOT NULL DEFAULT clock_timestamp(),
+    actor_id     uuid,
+    actor_email  text,
+    action       text NOT NULL,
+    entity       text NOT NULL,
+    entity_id    text NOT NULL,
+    entity_label text,
+    before       jsonb,
+    after        jsonb
+);
+CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS audit_log_entity ON audit_log (entity_id, at DESC);
+
 CREATE OR REPLACE FUNCTION audit_row() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     cols text[] := TG_ARGV[5:];
@@ -53,8 +71,3 @@ BEGIN
     RETURN NULL;
 END
 $$;
-
-DROP TRIGGER IF EXISTS orders_audit ON orders;
-CREATE TRIGGER orders_audit AFTER UPDATE OF status ON orders
-    FOR EACH ROW EXECUTE FUNCTION audit_row('order', 'id', 'user_email', 'status', 'false',
-        'status', 'cancel_reason', '+carrier', '+tracking_number');
