@@ -25,16 +25,14 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-from bench_catalog import GATEWAY, REPORT_LUA, SECRETS, Result  # bench/ is no package
+from bench_catalog import GATEWAY, SECRETS, Result, run_wrk  # bench/ is no package
 from stack import app_api_token  # the token basket's daprd sends it
 
 CATALOG = "/api/products?page_size=20"
@@ -61,28 +59,9 @@ SIDECAR = "http://127.0.0.1:13007"
 DIRECT = "http://127.0.0.1:3007"
 
 
-def run_wrk(url: str, lua: str, *, connections: int, duration: int, threads: int,
-            rate: int = 0) -> dict[str, int]:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
-        fh.write(REPORT_LUA + lua)
-        script = fh.name
-    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
-            "-s", script, url]
-    try:
-        out = subprocess.run(argv, capture_output=True, text=True, check=True,
-                             env={"BENCH_RATE": str(rate), "BENCH_THREADS": str(threads),
-                                  "PATH": "/usr/bin:/bin"},
-                             timeout=duration + 60).stdout
-    finally:
-        Path(script).unlink(missing_ok=True)
-    line = next(ln for ln in out.splitlines() if ln.startswith("BENCH "))
-    report: dict[str, int] = json.loads(line.removeprefix("BENCH "))
-    return report
-
-
 def measure(target: str, url: str, lua: str, mode: str, *, connections: int, duration: int,
             rate: int = 0) -> Result:
-    report = run_wrk(url, lua, connections=connections, duration=duration,
+    report = run_wrk(url, {}, lua=lua, connections=connections, duration=duration,
                      threads=min(2, connections), rate=rate)
     seconds = report["duration_us"] / 1e6
     return Result(target, "", mode, report["requests"] / seconds, report["p50_us"] / 1000,

@@ -98,9 +98,10 @@ class Result:
 
 
 def run_wrk(url: str, headers: dict[str, str], *, connections: int, duration: int,
-            threads: int, rate: int = 0) -> dict[str, int]:
+            threads: int, rate: int = 0, lua: str = "") -> dict[str, int]:
+    """One wrk run with the report script (plus `lua`, e.g. a request function)."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
-        fh.write(REPORT_LUA)
+        fh.write(REPORT_LUA + lua)
         script = fh.name
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
             "-s", script]
