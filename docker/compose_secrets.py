@@ -19,6 +19,7 @@ from pathlib import Path
 
 SECRET_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)+$")
 DAPRD_UID = 65532  # the distroless `nonroot` user of the daprd image (docker/daprd.Dockerfile)
+WRITABLE = ("media", "dapr-nr")
 
 
 def collect(env: dict[str, str]) -> dict[str, str]:
@@ -46,11 +47,13 @@ def main() -> None:
         os.chown(tmp, DAPRD_UID, DAPRD_UID)
     tmp.replace(target)
     print(f"wrote {len(secrets)} secrets to {target}: {', '.join(sorted(secrets))}")
-    # The `media` volume (product pictures, components/media.yaml) is mounted below this
-    # folder; the sidecars that write it run as the daprd image's user.
-    media = target.parent / "media"
-    if media.is_dir() and os.geteuid() == 0:
-        os.chown(media, DAPRD_UID, DAPRD_UID)
+    # The volumes mounted below this folder are written by the sidecars, which run as the
+    # daprd image's user: `media` (product pictures, components/media.yaml) and `dapr-nr`
+    # (the name resolution database of dapr/config, shared by every sidecar).
+    for name in WRITABLE:
+        folder = target.parent / name
+        if folder.is_dir() and os.geteuid() == 0:
+            os.chown(folder, DAPRD_UID, DAPRD_UID)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@ source after a change to components/ or dapr/config/:
 
 - components/*.yaml -> k8s/dapr/ (namespaced); not the secret store, which is
   secretstores.kubernetes there under the same name;
-- dapr/config/<app>.yaml -> docker/dapr/config/ and k8s/dapr/config/ (without
-  nameResolution), and its allowedSecrets -> the app's Role in k8s/services/<app>.yaml.
+- dapr/config/<app>.yaml -> k8s/dapr/config/ (without nameResolution), and its
+  allowedSecrets -> the app's Role in k8s/services/<app>.yaml.
+
+docker-compose.yml mounts dapr/config as it is.
 
 The Helm chart has no copies: its files/components/ and files/config/ are links to the
 source. tests/deploy/test_drift.py fails until this has been run:  python k8s/sync_dapr.py
@@ -57,11 +59,6 @@ def sync_configurations() -> None:
         app = src.stem
         lines = src.read_text().splitlines(keepends=True)
         body = without_name_resolution("".join(x for x in lines if not x.startswith("#")))
-        write(ROOT / "docker" / "dapr" / "config" / src.name,
-              f"# Dapr Configuration of the {app} sidecar in docker-compose.yml: "
-              f"dapr/config/{app}.yaml\n# without its nameResolution (sidecars find each other "
-              "by mDNS on the compose network).\n# tests/deploy/test_drift.py keeps the rest "
-              "identical.\n" + body)
         k8s_head = (f"# Dapr Configuration of the {app} sidecar on Kubernetes (annotation "
                     f"dapr.io/config: {app}):\n# dapr/config/{app}.yaml without nameResolution "
                     "(Kubernetes DNS is the default).\n# tests/deploy/test_drift.py keeps the "

@@ -477,6 +477,7 @@ class App:
     def sidecar_proc(self, sec: dict[str, str], run: dict[str, Any]) -> Proc:
         common = run.get("common", {})
         config = self.config
+        name_resolution_folder(config).mkdir(parents=True, exist_ok=True)
         if endpoint := os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
             config = with_otel(config, endpoint)
         argv = [str(DAPR_BIN / "daprd"), "--app-id", self.app_id, "--app-port", str(self.port),
@@ -516,6 +517,14 @@ class App:
 # binary. No GOMEMLIMIT: 32 MiB kept sidecars under 92 MB but cost the checkout burst 30 %
 # (bench/README.md, "Memory").
 DAPRD_GO_ENV = {"GOMAXPROCS": "1", "GOGC": "400"}
+
+
+def name_resolution_folder(config: Path, cwd: Path | None = None) -> Path:
+    """The folder of the sqlite name resolution database a Configuration names, relative to
+    daprd's working directory: SQLite creates the file, not its folder."""
+    spec = yaml.safe_load(config.read_text())["spec"]
+    connection = spec["nameResolution"]["configuration"]["connectionString"]
+    return ((cwd or ROOT) / connection).parent
 
 
 def with_otel(config: Path, endpoint: str, out_dir: Path = RUN) -> Path:

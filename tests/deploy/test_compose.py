@@ -12,6 +12,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+import yaml
 
 from tests.deploy.conftest import ROOT, database_apps, service_apps
 
@@ -69,10 +70,46 @@ def test_every_app_has_a_sidecar_in_its_network_namespace(compose: dict[str, Any
         assert flags["--placement-host-address"] == "placement:50005"
         assert flags["--scheduler-host-address"] == "scheduler:50006"
         assert "./components:/dapr/components:ro" in sidecar["volumes"]
+        assert "./dapr/config:/dapr/config:ro" in sidecar["volumes"]
         assert sidecar["working_dir"] == "/dapr"
         assert sidecar["depends_on"][name]["condition"] == "service_started"
         assert sidecar["depends_on"]["secrets"]["condition"] == "service_completed_successfully"
         assert services[name]["environment"]["APP_HOST"] == "0.0.0.0"
+
+
+def test_sidecars_read_the_local_configurations_as_they_are(compose: dict[str, Any]) -> None:
+    """No compose copy of a Configuration: the sidecars mount dapr/config, the folder of the
+    run file's configFilePaths, and the one writable thing those files need, the folder of
+    their SQLite name resolution database, is the `dapr-nr` volume every sidecar shares
+    (read-write: the rest of .local/ is the read-only secret store). The `secrets` service
+    creates its mount point and hands it to daprd's user."""
+    import importlib.util
+
+    run = yaml.safe_load((ROOT / "dapr" / "dapr.yaml").read_text())
+    assert {a["configFilePath"].rsplit("/", 1)[0] for a in run["apps"]} == {"dapr/config"}
+    assert not (ROOT / "docker" / "dapr").exists(), "a compose copy of dapr/config is back"
+    folders = set()
+    for app in service_apps():
+        spec = yaml.safe_load((ROOT / "dapr" / "config" / f"{app}.yaml").read_text())["spec"]
+        nr = spec["nameResolution"]
+        assert nr["component"] == "sqlite"
+        folders.add(nr["configuration"]["connectionString"].rsplit("/", 1)[0])
+    (folder,) = folders  # one database for every app, or they would not find each other
+    assert folder.startswith(".local/") and folder != ".local"
+    mount = f"dapr-nr:/dapr/{folder}"
+    services = compose["services"]
+    sidecars = {n: s for n, s in services.items() if n.endswith("-dapr")}
+    assert len(sidecars) == len(app_services(compose))
+    for name, sidecar in sidecars.items():
+        assert mount in sidecar["volumes"], name  # no `:ro`: daprd writes its registration
+        assert "dapr-secrets:/dapr/.local:ro" in sidecar["volumes"], name
+    assert mount in services["secrets"]["volumes"] and "dapr-nr" in compose["volumes"]
+    spec = importlib.util.spec_from_file_location("compose_secrets",
+                                                  ROOT / "docker" / "compose_secrets.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert folder.removeprefix(".local/") in module.WRITABLE
 
 
 def test_health_checks_and_start_order(compose: dict[str, Any]) -> None:

@@ -149,7 +149,7 @@ def test_compose_secret_store_has_every_secret_the_apps_read(
                    timeout=30)
     secrets = json.loads(target.read_text())
     wanted: set[str] = set()
-    for cfg in (ROOT / "docker" / "dapr" / "config").glob("*.yaml"):
+    for cfg in (ROOT / "dapr" / "config").glob("*.yaml"):
         wanted |= set(yaml.safe_load(cfg.read_text())["spec"]["secrets"]["scopes"][0]
                       ["allowedSecrets"])
     for comp in (ROOT / "components").glob("*.yaml"):

@@ -150,12 +150,12 @@ def test_the_chart_reads_the_one_source(kind: str) -> None:
 
 
 def test_generated_copies_are_fresh(tmp_path: Path) -> None:
-    """docker/dapr/config, k8s/dapr and the Roles of k8s/services are what k8s/sync_dapr.py
+    """k8s/dapr and the Roles of k8s/services are what k8s/sync_dapr.py
     writes from the source (so `python k8s/sync_dapr.py` changes nothing)."""
     import importlib.util
     import shutil
 
-    generated = ("docker/dapr/config", "k8s/dapr", "k8s/services")
+    generated = ("k8s/dapr", "k8s/services")
     for d in ("components", "dapr/config", *generated):
         shutil.copytree(ROOT / d, tmp_path / d)
     spec = importlib.util.spec_from_file_location("sync_dapr", ROOT / "k8s" / "sync_dapr.py")
@@ -194,7 +194,7 @@ def test_sync_script_propagates_a_change(tmp_path: Path) -> None:
     import importlib.util
     import shutil
 
-    for d in ("components", "dapr/config", "docker/dapr/config", "k8s"):
+    for d in ("components", "dapr/config", "k8s"):
         shutil.copytree(ROOT / d, tmp_path / d)
     users = tmp_path / "dapr" / "config" / "users.yaml"
     users.write_text(users.read_text().replace("allowedSecrets: [",
@@ -208,8 +208,7 @@ def test_sync_script_propagates_a_change(tmp_path: Path) -> None:
     sync.ROOT = tmp_path
     sync.sync_components()
     sync.sync_configurations()
-    for cfg in (tmp_path / "docker/dapr/config/users.yaml",
-                tmp_path / "k8s/dapr/config/users.yaml"):
+    for cfg in (tmp_path / "k8s/dapr/config/users.yaml",):
         assert "new-secret" in yaml.safe_load(cfg.read_text())["spec"]["secrets"]["scopes"][0][
             "allowedSecrets"]
     role = by_kind(load_all(tmp_path / "k8s/services/users.yaml"), "Role")["users-secrets"]

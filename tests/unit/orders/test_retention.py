@@ -20,7 +20,7 @@ def seconds(duration: str) -> int:
 
 
 def test_finished_workflows_are_purged_and_failed_ones_kept_for_an_operator() -> None:
-    for copy in ("dapr/config", "docker/dapr/config", "k8s/dapr/config"):
+    for copy in ("dapr/config", "k8s/dapr/config"):
         spec = yaml.safe_load((ROOT / copy / "orders.yaml").read_text())["spec"]
         policy = spec["workflow"]["stateRetentionPolicy"]
         assert 0 < seconds(policy["completed"]) <= 3600, copy

@@ -105,3 +105,17 @@ def test_sqlite_name_resolution_never_runs_its_cleanup() -> None:
         spec = yaml.safe_load(app.config.read_text())["spec"]
         assert spec["nameResolution"]["component"] == "sqlite", app.app_id
         assert spec["nameResolution"]["configuration"]["cleanupInterval"] == "0", app.app_id
+
+
+def test_every_sidecar_shares_one_name_resolution_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One database for every app (a resolver only finds the hosts registered in its own
+    file), in a folder of its own under .local/: docker-compose.yml mounts a writable volume
+    there, the rest of .local/ being the read-only secret store. Starting a sidecar creates
+    the folder, since SQLite creates only the file."""
+    run, apps = stack.load_apps()
+    assert {stack.name_resolution_folder(a.config) for a in apps} == {stack.LOCAL / "dapr-nr"}
+    monkeypatch.setattr(stack, "ROOT", tmp_path)
+    assert not (tmp_path / ".local" / "dapr-nr").exists()
+    apps[0].sidecar_proc({"dapr-api-token": "t", "app-api-token": "a"}, run)
+    assert (tmp_path / ".local" / "dapr-nr").is_dir()
