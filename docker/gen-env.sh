@@ -5,8 +5,8 @@
 set -eu
 token() { openssl rand -base64 32 | tr '+/' '-_' | tr -d '=\n'; }
 APP_API_TOKEN=$(token)
-# Each app's own APP_API_TOKEN, derived from APP_API_TOKEN as scripts/stack.py and
-# k8s/create-secrets.sh derive it: one app's token does not open another app.
+# Each app's own APP_API_TOKEN, derived from APP_API_TOKEN as scripts/stack.py derives it:
+# one app's token does not open another app.
 app_token() { printf '%s' "$1" | openssl dgst -sha256 -hmac "$APP_API_TOKEN" -binary \
   | base64 | tr '+/' '-_' | tr -d '=\n'; }
 cat <<ENV

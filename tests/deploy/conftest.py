@@ -58,13 +58,6 @@ def load_all(path: Path) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
-def k8s_files() -> list[Path]:
-    """Every plain manifest in k8s/ (the Helm chart is rendered separately)."""
-    return sorted(p for p in (ROOT / "k8s").rglob("*.yaml")
-                  if "helm" not in p.relative_to(ROOT / "k8s").parts
-                  and p.name != "kustomization.yaml")
-
-
 @pytest.fixture(scope="session")
 def helm() -> Path:
     """The pinned Helm, built from the Go module proxy once (scripts/install-helm.sh)."""
@@ -75,11 +68,12 @@ def helm() -> Path:
     return HELM
 
 
-def helm_template(helm: Path, *values: Path) -> list[dict[str, Any]]:
+def helm_template(helm: Path, *values: Path, extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     args = [str(helm), "template", "shop", str(CHART), "--namespace", "ecommerce",
             "--kube-version", KUBE_VERSION]
     for v in values:
         args += ["-f", str(v)]
+    args += extra
     out = subprocess.run(args, check=True, capture_output=True, text=True, timeout=60).stdout
     return [d for d in yaml.safe_load_all(out) if d]
 
@@ -124,7 +118,3 @@ def interpolate(text: str, env: dict[str, str]) -> str:
 def by_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
     return {d["metadata"]["name"]: d for d in docs if d.get("kind") == kind}
 
-
-@pytest.fixture(scope="session")
-def plain_docs() -> list[dict[str, Any]]:
-    return [d for f in k8s_files() for d in load_all(f)]

@@ -38,6 +38,8 @@ def test_ci_runs_the_test_command_and_the_linters() -> None:
     assert any(r.strip() == "bash scripts/test.sh" for r in runs)
     assert "bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
     assert any("ruff check" in r for r in runs) and any(r.strip().endswith("mypy") for r in runs)
+    # Plain YAML is published from the chart, never kept beside it.
+    assert any(".local/bin/helm template shop k8s/helm/ecommerce" in r for r in runs)
 
 
 def deploy_section() -> str:
@@ -64,18 +66,23 @@ def test_readme_has_a_section_per_flavour(flavour: str) -> None:
 def test_readme_deploy_commands_name_real_files() -> None:
     for cmd in commands(deploy_section()):
         for word in shlex.split(cmd.replace("(", " ").replace(")", " ")):
-            if re.match(r"^(docker|k8s|scripts|tests)/", word) or word.endswith(".yaml"):
+            if re.match(r"^(docker|k8s|scripts|tests|templates)/", word) or word.endswith(".yaml"):
                 path = ROOT / word.split("=", 1)[-1]
+                if word.startswith("templates/"):  # helm --show-only: inside the chart
+                    path = CHART / word
                 if not word.startswith("/"):
                     assert path.exists(), f"README names {word}, which does not exist"
 
 
 def test_readme_helm_commands_render(helm: Path, tmp_path: Path) -> None:
-    """The README's Helm install commands, run as `helm template` (same chart, same values)."""
+    """The README's Helm commands, installs run as `helm template` (same chart, same values):
+    a full render has the Deployments; the plain-YAML recipe's Secrets-only render has the
+    Secrets and nothing else, and its other render none of them (they are made once)."""
     cmds = [c for c in commands(deploy_section()) if c.startswith(".local/bin/helm ")]
-    assert len(cmds) >= 3
+    assert len(cmds) >= 4
+    seen_secrets_only = False
     for cmd in cmds:
-        args = shlex.split(cmd.split(">")[0])[1:]
+        args = shlex.split(re.split(r"[>|]", cmd)[0])[1:]
         if args[0] == "upgrade":
             skip = ("--install", "--create-namespace")
             args = ["template", *[a for a in args[2:] if a not in skip],
@@ -83,8 +90,16 @@ def test_readme_helm_commands_render(helm: Path, tmp_path: Path) -> None:
         r = subprocess.run([str(helm), *args], cwd=ROOT, capture_output=True, text=True,
                            timeout=60)
         assert r.returncode == 0, (cmd, r.stderr)
-        assert "kind: Deployment" in r.stdout
-    assert CHART.exists()
+        kinds = {d["kind"] for d in yaml.safe_load_all(r.stdout) if d}
+        if "--show-only" in args:
+            assert args[args.index("--show-only") + 1] == "templates/secrets.yaml", cmd
+            assert kinds == {"Secret"}, cmd
+            seen_secrets_only = True
+        else:
+            assert "Deployment" in kinds, cmd
+            if "secrets.create=false" in args:
+                assert "Secret" not in kinds, cmd
+    assert seen_secrets_only and CHART.exists()
 
 
 def test_readme_validation_command_is_this_suite() -> None:

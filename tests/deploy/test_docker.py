@@ -36,10 +36,9 @@ from tests.deploy.conftest import (
 
 VENV_BIN = Path(sys.executable).parent
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
-# One script for compose (mounted) and the chart (files/); k8s/infra inlines a copy.
+# One script for compose (mounted) and the chart (files/, read by templates/postgresql.yaml).
 INIT_SCRIPT = ROOT / "k8s" / "helm" / "ecommerce" / "files" / "init-databases.sh"
-SHELL_SCRIPTS = [ROOT / "docker" / "gen-env.sh", INIT_SCRIPT,
-                 ROOT / "k8s" / "create-secrets.sh", ROOT / "scripts" / "install-helm.sh"]
+SHELL_SCRIPTS = [ROOT / "docker" / "gen-env.sh", INIT_SCRIPT, ROOT / "scripts" / "install-helm.sh"]
 
 
 def stages() -> list[list[str]]:
@@ -252,14 +251,6 @@ def test_init_script_creates_one_database_and_role_per_service(
 def test_init_script_refuses_a_missing_password(scratch_postgres: dict[str, Any]) -> None:
     r = run_init(scratch_postgres, {"USERS_DB_PASSWORD": "x"})
     assert r.returncode != 0 and "PRODUCTS_DB_PASSWORD is not set" in r.stderr
-
-
-def test_k8s_and_helm_ship_the_same_init_script() -> None:
-    """The chart's file (which compose mounts too) is the plain manifest's ConfigMap."""
-    script = INIT_SCRIPT.read_text()
-    manifest = (ROOT / "k8s" / "infra" / "postgres.yaml").read_text()
-    cm = next(d for d in yaml.safe_load_all(manifest) if d["kind"] == "ConfigMap")
-    assert cm["data"]["init-databases.sh"] == script
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,11 +1,13 @@
 """Drift: the deployments cannot disagree with the code or with each other.
 
 Every service under services/ (its folder name is its app id, its `serve(...)` call its
-port) appears with that id and port in dapr/dapr.yaml, docker-compose.yml, tye.yaml, k8s/ and
-the Helm values; every Dapr resource of components/ has its Kubernetes counterpart with the
-same name and spec; the Dapr Configurations agree everywhere but for name resolution; one
-daprd everywhere, the project's patched build (scripts/versions.env DAPRD_IMAGE), and the
-PostgreSQL/Redis majors too."""
+port) appears with that id and port in dapr/dapr.yaml, docker-compose.yml, tye.yaml and the
+Helm chart (values and render). The Dapr resources are written once, in components/ and
+dapr/config/: the local stack, compose and tye read those files, and the chart, the one
+Kubernetes source, links them (a test below fails on a copy) and renders the same specs, the
+Configurations without their name resolution. One daprd everywhere, the project's patched
+build (scripts/versions.env DAPRD_IMAGE), and the PostgreSQL/Redis majors too. Nothing is
+generated from these sources, so there is no staleness to test."""
 
 from __future__ import annotations
 
@@ -67,15 +69,6 @@ def test_tye_matches_services() -> None:
     assert set(dapr["services"]) == set(APPS)
 
 
-def test_k8s_manifests_match_services(plain_docs: list[dict[str, Any]]) -> None:
-    deployments = by_kind(plain_docs, "Deployment")
-    services = by_kind(plain_docs, "Service")
-    for app, port in APPS.items():
-        ann = deployments[app]["spec"]["template"]["metadata"]["annotations"]
-        assert (ann["dapr.io/app-id"], ann["dapr.io/app-port"]) == (app, str(port))
-        assert services[app]["spec"]["ports"][0]["port"] == port
-
-
 def test_helm_values_match_services() -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert {a: s["port"] for a, s in values["services"].items()} == APPS
@@ -83,9 +76,11 @@ def test_helm_values_match_services() -> None:
 
 def test_helm_render_matches_services(rendered_default: list[dict[str, Any]]) -> None:
     deployments = by_kind(rendered_default, "Deployment")
+    services = by_kind(rendered_default, "Service")
     for app, port in APPS.items():
         ann = deployments[app]["spec"]["template"]["metadata"]["annotations"]
         assert (ann["dapr.io/app-id"], ann["dapr.io/app-port"]) == (app, str(port))
+        assert services[app]["spec"]["ports"][0]["port"] == port
 
 
 # ---------------------------------------------------------------------------------------------
@@ -96,11 +91,6 @@ def local_resources() -> dict[str, dict[str, Any]]:
             for d in load_all(p)}
 
 
-def k8s_resources() -> dict[str, dict[str, Any]]:
-    docs = [d for p in sorted((ROOT / "k8s" / "dapr").rglob("*.yaml")) for d in load_all(p)]
-    return {d["metadata"]["name"]: d for d in docs if d["kind"] != "Configuration"}
-
-
 def same_resource(local: dict[str, Any], other: dict[str, Any]) -> None:
     name = local["metadata"]["name"]
     assert other["kind"] == local["kind"], name
@@ -108,17 +98,9 @@ def same_resource(local: dict[str, Any], other: dict[str, Any]) -> None:
         assert local["spec"]["type"] == "secretstores.local.file"
         assert other["spec"]["type"] == "secretstores.kubernetes"
         return
-    assert other["spec"] == local["spec"], (
-        f"{name}: spec differs from components/ (run: python k8s/sync_dapr.py)")
+    assert other["spec"] == local["spec"], f"{name}: spec differs from components/"
     assert other.get("scopes") == local.get("scopes"), name
     assert other.get("auth") == local.get("auth"), name
-
-
-def test_every_component_has_its_kubernetes_counterpart() -> None:
-    local, k8s = local_resources(), k8s_resources()
-    assert set(k8s) == set(local)
-    for name, doc in local.items():
-        same_resource(doc, k8s[name])
 
 
 def test_helm_ships_the_same_components(rendered_default: list[dict[str, Any]]) -> None:
@@ -149,73 +131,41 @@ def test_the_chart_reads_the_one_source(kind: str) -> None:
         assert not path.readlink().is_absolute()
 
 
-def test_generated_copies_are_fresh(tmp_path: Path) -> None:
-    """k8s/dapr and the Roles of k8s/services are what k8s/sync_dapr.py
-    writes from the source (so `python k8s/sync_dapr.py` changes nothing)."""
-    import importlib.util
-    import shutil
+def test_each_dapr_resource_is_written_once() -> None:
+    """No copy of a Component, Configuration or Resiliency anywhere in the repository: the
+    only Dapr resources in files are those of components/ and dapr/config/ (which the chart's
+    files/ link to) and the chart's Kubernetes secret store, which has no local counterpart."""
+    import subprocess
 
-    generated = ("k8s/dapr", "k8s/services")
-    for d in ("components", "dapr/config", *generated):
-        shutil.copytree(ROOT / d, tmp_path / d)
-    spec = importlib.util.spec_from_file_location("sync_dapr", ROOT / "k8s" / "sync_dapr.py")
-    assert spec and spec.loader
-    sync = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sync)
-    sync.ROOT = tmp_path
-    sync.sync_components()
-    sync.sync_configurations()
-    def same(p: Path) -> bool:
-        repo = ROOT / p.relative_to(tmp_path)
-        return repo.is_file() and repo.read_bytes() == p.read_bytes()
-
-    stale = [str(p.relative_to(tmp_path)) for d in generated for p in (tmp_path / d).rglob("*")
-             if p.is_file() and not same(p)]
-    assert not stale, f"stale (run: python k8s/sync_dapr.py): {stale}"
+    files = subprocess.run(["git", "ls-files", "-z", "*.yaml", "*.yml"], cwd=ROOT, check=True,
+                           capture_output=True, text=True).stdout.split("\0")
+    allowed = {ROOT / "components", ROOT / "dapr" / "config"}
+    found = []
+    for name in filter(None, files):
+        path = ROOT / name
+        if path.is_symlink() or not path.exists():
+            continue
+        text = path.read_text(errors="replace")
+        if "dapr.io/v1alpha1" not in text or path.parent in allowed:
+            continue
+        kinds = {d.get("kind") for d in yaml.safe_load_all(text) if isinstance(d, dict)}
+        if kinds & {"Component", "Configuration", "Resiliency"}:
+            found.append(name)
+    assert found == ["k8s/helm/ecommerce/files/components/secretstore.yaml"], found
 
 
 @pytest.mark.parametrize("app", sorted(APPS))
 def test_dapr_configurations_agree(app: str, rendered_default: list[dict[str, Any]]) -> None:
     local = yaml.safe_load((ROOT / "dapr" / "config" / f"{app}.yaml").read_text())
-    # The chart renders the source (a link) without its name resolution; the generated
-    # copies are checked by test_generated_copies_are_fresh.
+    # The chart renders the source (a link) without its name resolution (Kubernetes DNS).
     doc = by_kind(rendered_default, "Configuration")[app]
     assert "nameResolution" in local["spec"]
     assert "nameResolution" not in doc["spec"], "name resolution is the platform's"
     assert doc["spec"] == strip_nr(local["spec"])
     # The service account may read exactly the secrets the Configuration allows.
-    role = by_kind(load_all(ROOT / "k8s" / "services" / f"{app}.yaml"), "Role")[f"{app}-secrets"]
+    role = by_kind(rendered_default, "Role")[f"{app}-secrets"]
     allowed = local["spec"]["secrets"]["scopes"][0]["allowedSecrets"]
     assert sorted(role["rules"][0]["resourceNames"]) == sorted(allowed)
-
-
-def test_sync_script_propagates_a_change(tmp_path: Path) -> None:
-    """k8s/sync_dapr.py, the fix the messages above point at, really brings the copies in line."""
-    import importlib.util
-    import shutil
-
-    for d in ("components", "dapr/config", "k8s"):
-        shutil.copytree(ROOT / d, tmp_path / d)
-    users = tmp_path / "dapr" / "config" / "users.yaml"
-    users.write_text(users.read_text().replace("allowedSecrets: [",
-                                               "allowedSecrets: [new-secret, "))
-    pubsub = tmp_path / "components" / "pubsub.yaml"
-    pubsub.write_text(pubsub.read_text().replace('value: "10s"', 'value: "11s"'))
-    spec = importlib.util.spec_from_file_location("sync_dapr", ROOT / "k8s" / "sync_dapr.py")
-    assert spec and spec.loader
-    sync = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sync)
-    sync.ROOT = tmp_path
-    sync.sync_components()
-    sync.sync_configurations()
-    for cfg in (tmp_path / "k8s/dapr/config/users.yaml",):
-        assert "new-secret" in yaml.safe_load(cfg.read_text())["spec"]["secrets"]["scopes"][0][
-            "allowedSecrets"]
-    role = by_kind(load_all(tmp_path / "k8s/services/users.yaml"), "Role")["users-secrets"]
-    assert "new-secret" in role["rules"][0]["resourceNames"]
-    orders = tmp_path / "k8s/dapr/config/orders.yaml"
-    assert "new-secret" not in orders.read_text()
-    assert '"11s"' in (tmp_path / "k8s/dapr/components/pubsub.yaml").read_text()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,12 +184,11 @@ def all_images(docs: list[dict[str, Any]]) -> list[str]:
 
 
 def test_one_patched_daprd_everywhere(compose: dict[str, Any],
-                                      plain_docs: list[dict[str, Any]],
                                       rendered_default: list[dict[str, Any]],
                                       rendered_production: list[dict[str, Any]]) -> None:
     """Every flavour runs the project's daprd image (docker/daprd.Dockerfile) at the one tag
-    of scripts/versions.env: compose for daprd, placement and scheduler, the manifests and
-    both chart renderings for the injected sidecar."""
+    of scripts/versions.env: compose for daprd, placement and scheduler, both chart renderings
+    for the injected sidecar."""
     v = versions()
     want = v["DAPR_RUNTIME_VERSION"]
     go_mod = (ROOT / "dapr" / "runtime" / "go.mod").read_text()
@@ -252,7 +201,7 @@ def test_one_patched_daprd_everywhere(compose: dict[str, Any],
         "/daprd", "/placement", "/scheduler"}
     assert set(runtime.values()) == {image}, runtime
     assert all(services[n]["build"]["dockerfile"] == "docker/daprd.Dockerfile" for n in runtime)
-    for where, docs in {"k8s/": plain_docs, "helm": rendered_default,
+    for where, docs in {"helm": rendered_default,
                         "helm (production values)": rendered_production}.items():
         pods = {d["metadata"]["name"]: d["spec"]["template"]["metadata"].get("annotations", {})
                 for d in docs if d["kind"] == "Deployment"}
@@ -302,14 +251,14 @@ def test_daprd_image_tag_is_version_and_patch_level() -> None:
     assert int(tag.group(1)) >= len(patches), "a new patch raises the patch level"
 
 
-def test_postgres_and_redis_majors(compose: dict[str, Any], plain_docs: list[dict[str, Any]],
+def test_postgres_and_redis_majors(compose: dict[str, Any],
                                    rendered_default: list[dict[str, Any]]) -> None:
     v = versions()
     images = ([s["image"] for s in compose["services"].values() if "image" in s]
-              + all_images(plain_docs) + all_images(rendered_default))
+              + all_images(rendered_default))
     pg = [i for i in images if i.startswith("postgres:")]
     redis = [i for i in images if i.startswith("redis:")]
-    assert len(pg) == 3 and len(redis) == 3
+    assert len(pg) == 2 and len(redis) == 2
     assert all(i.split(":")[1].split(".")[0].split("-")[0] == v["POSTGRES_MAJOR"] for i in pg), pg
     assert all(i.split(":")[1].split(".")[0] == v["REDIS_MAJOR"] for i in redis), redis
 

@@ -1,30 +1,26 @@
-"""Kubernetes: the plain manifests of k8s/ and the Helm chart, validated offline against the
+"""Kubernetes: the Helm chart, the one Kubernetes source (plain YAML is `helm template` of it),
+rendered with the default and the production values and validated offline against the
 Kubernetes OpenAPI schemas (kubernetes-validate, strict: unknown fields fail) and, for the
 Dapr resources, against their expected kinds and fields; `helm lint` with both value sets."""
 
 from __future__ import annotations
 
+import base64
 import copy
-import os
-import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
-import yaml
 
 from tests.deploy.conftest import (
     CHART,
     KUBE_VERSION,
     PRODUCTION_VALUES,
-    ROOT,
     by_kind,
     database_apps,
     helm_template,
-    k8s_files,
-    load_all,
     service_apps,
 )
 
@@ -132,46 +128,72 @@ def check_app_deployments(docs: list[dict[str, Any]]) -> None:
         assert any(m["mountPath"] == "/tmp" for m in c["volumeMounts"])
 
 
-# ---------------------------------------------------------------------------------------------
-# plain manifests
-# ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("path", k8s_files(), ids=lambda p: str(p.relative_to(ROOT / "k8s")))
-def test_plain_manifest_is_valid(path: Path) -> None:
-    docs = load_all(path)
-    assert docs, f"{path} is empty"
-    for doc in docs:
-        validate_doc(doc)
-        if doc["kind"] != "Namespace" and not doc["kind"].startswith("Cluster"):
-            assert doc["metadata"].get("namespace") == "ecommerce", (path, doc["metadata"])
-
-
-def test_plain_manifests_deploy_every_service(plain_docs: list[dict[str, Any]]) -> None:
-    check_app_deployments(plain_docs)
+def check_app_resources(docs: list[dict[str, Any]]) -> None:
+    """Each app's Deployment (above), Service, ServiceAccount, and the Role and RoleBinding
+    that let its daprd read its secrets; probes, resources and a restricted securityContext
+    on every workload, the bundled servers' too."""
+    check_app_deployments(docs)
     for kind in ("Service", "ServiceAccount", "Role", "RoleBinding"):
-        names = set(by_kind(plain_docs, kind))
+        names = set(by_kind(docs, kind))
         for app in service_apps():
             assert (f"{app}-secrets" if kind.startswith("Role") else app) in names, (kind, app)
-    for sts in by_kind(plain_docs, "StatefulSet").values():
-        check_workload(sts)
-    check_workload(by_kind(plain_docs, "Deployment")["mailpit"])
+    for kind in ("StatefulSet", "Deployment"):
+        for workload in by_kind(docs, kind).values():
+            check_workload(workload)
 
 
-def test_each_service_has_its_own_file() -> None:
-    for app in service_apps():
-        kinds = {d["kind"] for d in load_all(ROOT / "k8s" / "services" / f"{app}.yaml")}
-        assert kinds == {"Deployment", "Service", "ServiceAccount", "Role", "RoleBinding"}, app
+def secrets_read(docs: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Secret name -> the keys read from it: by the containers (env), by the sidecars (the
+    Dapr token annotations, key `token`) and by Dapr, whose Kubernetes secret store answers
+    `<name>` from the Secret `<name>`, key `<name>` (what a Configuration allows and a
+    component references)."""
+    read: dict[str, set[str]] = {}
+    for d in docs:
+        pod = d.get("spec", {}).get("template", {}).get("spec")
+        if pod:
+            for c in pod["containers"]:
+                for e in c.get("env", []):
+                    ref = e.get("valueFrom", {}).get("secretKeyRef")
+                    if ref:
+                        read.setdefault(ref["name"], set()).add(ref["key"])
+                for ef in c.get("envFrom", []):
+                    if "secretRef" in ef:
+                        read.setdefault(ef["secretRef"]["name"], set())
+            ann = d["spec"]["template"]["metadata"].get("annotations", {})
+            for a in ("dapr.io/api-token-secret", "dapr.io/app-token-secret"):
+                if a in ann:
+                    read.setdefault(ann[a], set()).add("token")
+        names: list[str] = []
+        if d["kind"] == "Configuration":
+            names = d["spec"]["secrets"]["scopes"][0]["allowedSecrets"]
+        if d["kind"] == "Component":
+            names = [m["secretKeyRef"]["name"] for m in d["spec"]["metadata"]
+                     if "secretKeyRef" in m]
+        for name in names:
+            read.setdefault(name, set()).add(name)
+    return read
 
 
-def test_kustomization_lists_every_manifest() -> None:
-    kust = yaml.safe_load((ROOT / "k8s" / "kustomization.yaml").read_text())
-    listed = {ROOT / "k8s" / r for r in kust["resources"]}
-    assert listed == set(k8s_files())
+def secrets_made(docs: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    return {n: {k: base64.b64decode(v).decode() for k, v in s["data"].items()}
+            for n, s in by_kind(docs, "Secret").items()}
 
 
-def test_validator_rejects_a_broken_manifest() -> None:
-    """The checks above can fail: an unknown field and a wrong type are caught."""
-    dep = next(d for d in load_all(ROOT / "k8s" / "services" / "users.yaml")
-               if d["kind"] == "Deployment")
+def missing_secrets(docs: list[dict[str, Any]],
+                    made: dict[str, dict[str, str]]) -> dict[str, set[str]]:
+    read = secrets_read(docs)
+    assert {"dapr-api-token", "redis-password", "users-db-dsn"} <= set(read), (
+        "secret references not found: secrets_read no longer matches the chart")
+    return {name: keys - set(made.get(name, {})) for name, keys in read.items()
+            if not keys <= set(made.get(name, {}))}
+
+
+# ---------------------------------------------------------------------------------------------
+# Helm chart
+# ---------------------------------------------------------------------------------------------
+def test_validator_rejects_a_broken_manifest(rendered_default: list[dict[str, Any]]) -> None:
+    """The checks below can fail: an unknown field and a wrong type are caught."""
+    dep = by_kind(rendered_default, "Deployment")["users"]
     bad = copy.deepcopy(dep)
     bad["spec"]["template"]["spec"]["containers"][0]["livenesProbe"] = {}
     with pytest.raises(kubernetes_validate.ValidationError):
@@ -180,16 +202,17 @@ def test_validator_rejects_a_broken_manifest() -> None:
     bad["spec"]["replicas"] = "two"
     with pytest.raises(kubernetes_validate.ValidationError):
         validate_k8s(bad)
-    comp = load_all(ROOT / "k8s" / "dapr" / "components" / "pubsub.yaml")[0]
+    comp = by_kind(rendered_default, "Component")["pubsub"]
     bad = copy.deepcopy(comp)
     del bad["spec"]["version"]
     with pytest.raises(AssertionError):
         validate_dapr(bad)
+    bad = copy.deepcopy(dep)
+    bad["spec"]["template"]["metadata"]["annotations"]["dapr.io/app-token-secret"] = "nope"
+    assert missing_secrets([*rendered_default, bad], secrets_made(rendered_default)) == {
+        "nope": {"token"}}
 
 
-# ---------------------------------------------------------------------------------------------
-# Helm chart
-# ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("values", [None, PRODUCTION_VALUES], ids=["default", "production"])
 def test_helm_lint(helm: Path, values: Path | None) -> None:
     args = [str(helm), "lint", "--strict", str(CHART), "--kube-version", KUBE_VERSION]
@@ -203,21 +226,24 @@ def test_helm_lint(helm: Path, values: Path | None) -> None:
 def test_helm_default_render_is_valid(rendered_default: list[dict[str, Any]]) -> None:
     for doc in rendered_default:
         validate_doc(doc)
-    check_app_deployments(rendered_default)
+    check_app_resources(rendered_default)
     kinds = {d["kind"] for d in rendered_default}
     # Bundled PostgreSQL and Redis, generated secrets, the mail sink; no ingress by default.
     assert {"StatefulSet", "Secret", "Component", "Configuration", "Resiliency"} <= kinds
     assert set(by_kind(rendered_default, "StatefulSet")) == {"postgres", "redis"}
     assert "mailpit" in by_kind(rendered_default, "Deployment")
     assert "Ingress" not in kinds
-    for sts in by_kind(rendered_default, "StatefulSet").values():
-        check_workload(sts)
+    # The PostgreSQL init script is the one file compose mounts too.
+    init = by_kind(rendered_default, "ConfigMap")["postgres-init"]["data"]["init-databases.sh"]
+    assert init == (CHART / "files" / "init-databases.sh").read_text()
+    # The gateway stays available through node drains.
+    assert by_kind(rendered_default, "PodDisruptionBudget")["gateway"]["spec"]["minAvailable"]
 
 
 def test_helm_production_render_is_valid(rendered_production: list[dict[str, Any]]) -> None:
     for doc in rendered_production:
         validate_doc(doc)
-    check_app_deployments(rendered_production)
+    check_app_resources(rendered_production)
     kinds = {d["kind"] for d in rendered_production}
     # External PostgreSQL/Redis/SMTP, Secrets managed outside Helm, TLS ingress.
     assert "StatefulSet" not in kinds and "Secret" not in kinds
@@ -234,10 +260,7 @@ def test_helm_production_render_is_valid(rendered_production: list[dict[str, Any
 def test_helm_secrets_are_consistent(rendered_default: list[dict[str, Any]]) -> None:
     """Each DSN carries the password the bundled PostgreSQL creates its role with, every
     secret an app may read exists, and the token secrets have the `token` key Dapr needs."""
-    import base64
-
-    secrets = {n: {k: base64.b64decode(v).decode() for k, v in s["data"].items()}
-               for n, s in by_kind(rendered_default, "Secret").items()}
+    secrets = secrets_made(rendered_default)
     init = secrets["postgres-init"]
     for app in service_apps():
         if app not in database_apps():
@@ -287,48 +310,24 @@ def test_helm_passes_a_services_env(helm: Path, tmp_path: Path) -> None:
 
 
 
-def test_create_secrets_makes_every_secret_the_manifests_read(tmp_path: Path) -> None:
-    """Run k8s/create-secrets.sh on a generated .env with a kubectl that writes down the
-    Secrets it is asked to create (there is no cluster here): every Secret a workload, a
-    component or an app's Configuration reads exists, with the key it is read by."""
-    env_file = tmp_path / ".env"
-    env_file.write_text(subprocess.run(["sh", str(ROOT / "docker" / "gen-env.sh")], check=True,
-                                       capture_output=True, text=True, timeout=30).stdout)
-    bin_dir, log = tmp_path / "bin", tmp_path / "kubectl.log"
-    bin_dir.mkdir()
-    kubectl = bin_dir / "kubectl"
-    # `kubectl -n NS create secret generic NAME --from-literal=K=V ... --dry-run=client -o yaml`
-    # is written down as one line "NAME K1 K2 ..."; `kubectl -n NS apply -f -` reads stdin.
-    kubectl.write_text('#!/usr/bin/env bash\n'
-                       'if [ "$3" = create ]; then\n'
-                       '  name=$6; shift 6; keys=()\n'
-                       '  for a in "$@"; do case $a in --from-literal=*) k=${a#--from-literal=};'
-                       ' keys+=("${k%%=*}");; esac; done\n'
-                       f'  echo "$name ${{keys[*]}}" >> {log}\n'
-                       'else cat > /dev/null; fi\n')
-    kubectl.chmod(0o755)
-    subprocess.run(["bash", str(ROOT / "k8s" / "create-secrets.sh"), str(env_file), "shop"],
-                   check=True, timeout=60, capture_output=True,
-                   env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
-    created = {line.split()[0]: set(line.split()[1:]) for line in log.read_text().splitlines()}
+def test_the_default_install_makes_every_secret_it_reads(
+        rendered_default: list[dict[str, Any]]) -> None:
+    """Every Secret a container, a sidecar annotation, a Configuration or a component reads
+    is in the release, with the key it is read by."""
+    assert not missing_secrets(rendered_default, secrets_made(rendered_default))
 
-    read: dict[str, set[str]] = {}  # secret name -> keys read from it
-    manifests = "\n".join(p.read_text() for p in k8s_files())
-    for name, key in re.findall(r"secretKeyRef: \{name: ([a-z0-9-]+), key: ([a-z0-9-]+)\}",
-                                manifests):
-        read.setdefault(name, set()).add(key)
-    for name in re.findall(r"secretRef: \{name: ([a-z0-9-]+)\}", manifests):
-        read.setdefault(name, set())
-    # Dapr's Kubernetes secret store answers `<name>` from the Secret `<name>`, key `<name>`.
-    dapr_names: set[str] = set()
-    for cfg in (ROOT / "k8s" / "dapr" / "config").glob("*.yaml"):
-        dapr_names |= set(yaml.safe_load(cfg.read_text())["spec"]["secrets"]["scopes"][0]
-                          ["allowedSecrets"])
-    for comp in (ROOT / "k8s" / "dapr" / "components").glob("*.yaml"):
-        dapr_names |= set(re.findall(r"secretKeyRef: \{name: ([a-z0-9-]+)", comp.read_text()))
-    for name in dapr_names:
-        read.setdefault(name, set()).add(name)
-    assert read, "no secret references found: the patterns above no longer match"
-    missing = {name: keys - created.get(name, set()) for name, keys in read.items()
-               if name not in created or not keys <= created[name]}
-    assert not missing, missing
+
+def test_secrets_made_beforehand_come_from_the_same_template(
+        helm: Path, rendered_production: list[dict[str, Any]]) -> None:
+    """Secrets kept outside the release (secrets.create false, as in ci/production-values.yaml;
+    the plain-YAML recipe of the README) are rendered from the chart's own template:
+    `--show-only templates/secrets.yaml` with secrets.create renders Secrets and nothing else,
+    and they are every Secret the production render reads, the DSNs on the managed server."""
+    docs = helm_template(helm, PRODUCTION_VALUES, extra=(
+        "--set", "secrets.create=true", "--show-only", "templates/secrets.yaml"))
+    assert {d["kind"] for d in docs} == {"Secret"}
+    made = secrets_made(docs)
+    assert not missing_secrets(rendered_production, made)
+    assert made["users-db-dsn"]["users-db-dsn"].endswith(
+        "@shop-db.example.internal:5432/ecommerce_users?sslmode=verify-full")
+    assert made["redis-host"]["redis-host"] == "shop-redis.example.internal:6379"
