@@ -688,6 +688,9 @@ def _up(timeout: float, servers_only: bool = False, replicas: dict[str, int] | N
         observe: bool = False) -> dict[str, str]:
     sec = ensure_secrets()
     run, apps = load_apps()
+    # Also for --servers-only: the Dapr CLI (scripts/dapr-run.sh) and Tye start the sidecars.
+    for a in apps:
+        name_resolution_folder(a.config).mkdir(parents=True, exist_ok=True)
     apps = with_replicas(apps, replicas or {})
     if servers_only:
         apps = []
