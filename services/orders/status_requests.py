@@ -17,6 +17,7 @@ import msgspec
 
 from services.common import audit
 from services.common.auth import Identity
+from services.common.contracts.events import CancelReason
 
 Text100 = Annotated[str, msgspec.Meta(min_length=1, max_length=100,
                                       pattern=r"^[^\x00-\x1f\x7f]+$")]
@@ -49,6 +50,18 @@ async def record(conn: Any, order_id: uuid.UUID, status: str, identity: Identity
         " requested_at = now()",
         order_id, status, identity.user_id, identity.email or "", identity.role,
         shipment.carrier, shipment.tracking_number)
+
+
+async def cancel_reason(conn: Any, order_id: uuid.UUID) -> str | None:
+    """The reason a cancel already asked for would give (None if nobody asked): the
+    checkout looks before it charges, so an order cancelled while pending is never paid."""
+    role = await conn.fetchval(
+        "SELECT actor_role FROM order_status_requests WHERE order_id = $1"
+        " AND status = 'cancelled'", order_id)
+    if role is None:
+        return None
+    return (CancelReason.CANCELLED_BY_ADMIN if role == "admin"
+            else CancelReason.CANCELLED_BY_CUSTOMER).value
 
 
 async def apply(conn: Any, order_id: uuid.UUID, to: str, reason: str | None) -> None:

@@ -91,6 +91,14 @@ class ReserveResult(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=Tru
     status_code: int | None = None
 
 
+def resumed(reserved: ReserveResult) -> bool:
+    """Whether a reservation was skipped because an earlier, failed attempt of place_order
+    already charged and confirmed the order (it is processing): the charge step then runs
+    again and finds that attempt's charge and hold, instead of the checkout ending with the
+    order unwatched by its workflow."""
+    return reserved.outcome == "skipped" and reserved.status == "processing"
+
+
 Hold = Literal["confirmed", "lost"]
 
 
@@ -103,6 +111,16 @@ class ChargeResult(msgspec.Struct, kw_only=True, frozen=True):
     decline_reason: str | None = None
     hold: Hold | None = None
     order_status: str | None = None
+
+
+class PlaceResult(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    """What `place_order` got done: the reservation's outcome and, once reserved, either the
+    reason of a cancel the customer or an admin had already asked for (nothing charged) or
+    the charge (which, when paid, also confirmed the hold and the order)."""
+
+    reserve: ReserveResult
+    cancel_reason: str | None = None
+    charge: ChargeResult | None = None
 
 
 class RefundResult(msgspec.Struct, kw_only=True, frozen=True):
@@ -141,3 +159,4 @@ COMMIT_STOCK: Activity[OrderRef, None] = Activity("commit_stock", OrderRef, type
 CHARGE_PAYMENT = Activity("charge_payment", ChargeInput, ChargeResult)
 REFUND_PAYMENT = Activity("refund_payment", RefundInput, RefundResult)
 SET_STATUS = Activity("set_status", StatusInput, StatusResult)
+PLACE_ORDER = Activity("place_order", OrderRef, PlaceResult)

@@ -4,23 +4,30 @@ The orchestrator is a deterministic generator: no clock but `ctx.current_utc_dat
 I/O, no randomness; every side effect is an activity (activities.py), called with an
 explicit retry policy and safe to run twice. Steps:
 
-    reserve stock --out of stock--> cancelled(out_of_stock)
+    place_order: reserve --out of stock--> cancelled(out_of_stock)
+      -> a cancel already asked for? release stock -> cancelled(cancelled_by_...)
       -> charge, and once paid confirm the reservation (no expiry from then on) and mark
-         the order processing (order.confirmed), all in the one charge activity
+         the order processing (order.confirmed), all in the one activity
            --declined--> release stock -> cancelled(payment_declined)
            --hold lapsed--> refund -> release -> cancelled(out_of_stock)
       -> wait for `shipped` | `cancel` | 30 days
            cancel / timeout -> refund -> release -> cancelled(cancelled_by_customer | ...)
            shipped -> commit stock -> shipped -> wait for `delivered` | 60 days -> delivered
 
-A `cancel` raised while the order is still pending is buffered by Dapr; the workflow looks
-for it (without blocking) after the reservation and after the charge, so a cancel before
-payment never charges, and one that arrives during the charge refunds (the order may then
+When place_order fails past its retry policy, the same steps run one by one (reserve_stock,
+then charge_payment), each finding what the failed attempt already did; orders started
+before PLACE_IN_ONE replay them too.
+
+A cancel asked for while the order is still pending is recorded before it is raised, and
+place_order looks for the record before it charges, so a cancel before payment never
+charges; Dapr buffers the raised event, and the workflow looks for it (without blocking)
+after the charge, so one that arrives during the charge refunds (the order may then
 be cancelled from `processing`: it was confirmed in the same activity as the charge).
 
 Changing the steps of a running workflow breaks the replay of orders already in flight, so
 a change goes behind a patch (`ctx.is_patched(NAME)`): new orders record NAME in their
-history and take the new path; older ones replay the old one. CHARGE_CONFIRMS is one.
+history and take the new path; older ones replay the old one. CHARGE_CONFIRMS and
+PLACE_IN_ONE are two.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from services.common.contracts.events import CancelReason
 from services.orders.checkout.payloads import (
     CHARGE_PAYMENT,
     COMMIT_STOCK,
+    PLACE_ORDER,
     REFUND_PAYMENT,
     RELEASE_STOCK,
     RESERVE_STOCK,
@@ -53,6 +61,7 @@ from services.orders.checkout.payloads import (
     StatusResult,
     decode,
     encode,
+    resumed,
 )
 
 log = structlog.get_logger(__name__)
@@ -75,6 +84,10 @@ MUST_PAUSE_MAX = timedelta(minutes=5)
 # CHARGE_CONFIRMS: the charge activity also marks the paid order `processing`, one activity
 # (two scheduler jobs and an orchestrator turn) less per checkout.
 CHARGE_CONFIRMS = "charge-confirms-order"
+# PLACE_IN_ONE: reservation, charge and confirmation in one activity (`place_order`), two
+# scheduler jobs and an orchestrator turn less again; the separate steps stay as the way to
+# finish when it fails part-way, and for orders started before it.
+PLACE_IN_ONE = "place-in-one-activity"
 
 SHIP_DEADLINE = timedelta(days=30)
 DELIVERY_DEADLINE = timedelta(days=60)
@@ -182,20 +195,42 @@ def order_workflow(ctx: wf.DaprWorkflowContext, payload: Any) -> Steps[Any]:
     ref = OrderRef(order_id=start.order_id, trace=start.trace)
 
     ctx.set_custom_status("reserving")
-    try:
-        reserved = decode((yield _call(ctx, RESERVE_STOCK, ref, RESERVE_RETRY)),
-                          RESERVE_STOCK.output_type)
-    except wf.TaskFailedError:
-        # Perhaps reserved before failing: give it back.
-        yield from _must(ctx, RELEASE_STOCK, ref)
-        return (yield from _cancel(ctx, ref, CancelReason.INVENTORY_UNAVAILABLE, ["pending"]))
-    if reserved.outcome == "skipped":
+    placed = None
+    tried_place = ctx.is_patched(PLACE_IN_ONE)
+    if tried_place:
+        try:
+            placed = decode((yield _call(ctx, PLACE_ORDER, ref, STEP_RETRY)),
+                            PLACE_ORDER.output_type)
+        except wf.TaskFailedError as exc:
+            # Stopped somewhere between the reservation and the charge: the separate steps
+            # below find out where (each is idempotent) and know how to finish.
+            if not ctx.is_replaying:
+                log.warning("workflow_place_failed", order_id=str(ref.order_id), error=str(exc))
+
+    if placed is not None:
+        reserved = placed.reserve
+    else:
+        try:
+            reserved = decode((yield _call(ctx, RESERVE_STOCK, ref, RESERVE_RETRY)),
+                              RESERVE_STOCK.output_type)
+        except wf.TaskFailedError:
+            # Perhaps reserved before failing: give it back.
+            yield from _must(ctx, RELEASE_STOCK, ref)
+            return (yield from _cancel(ctx, ref, CancelReason.INVENTORY_UNAVAILABLE,
+                                       ["pending"]))
+    # The failed place_order may have got as far as confirming the order: then the charge
+    # step below finds its charge and hold again, and a cancel is refunded after it.
+    got_through = placed is None and tried_place and resumed(reserved)
+    if reserved.outcome == "skipped" and not got_through:
         return encode(CheckoutOutput(order_id=ref.order_id, status=reserved.status or "",
                                      skipped=True))
-    if reserved.outcome != "reserved":
+    if reserved.outcome != "reserved" and not got_through:
         return (yield from _cancel(ctx, ref, CancelReason.OUT_OF_STOCK, ["pending"]))
 
-    reason = _cancel_requested(ctx)
+    if placed is not None:
+        reason = placed.cancel_reason
+    else:
+        reason = None if got_through else _cancel_requested(ctx)
     if reason:
         yield from _must(ctx, RELEASE_STOCK, ref)
         return (yield from _cancel(ctx, ref, reason, ["pending"]))
@@ -203,9 +238,12 @@ def order_workflow(ctx: wf.DaprWorkflowContext, payload: Any) -> Steps[Any]:
     ctx.set_custom_status("charging")
     # Orders started before CHARGE_CONFIRMS existed replay the older steps: a separate
     # set_status activity after the charge.
-    confirms = ctx.is_patched(CHARGE_CONFIRMS)
-    charge = yield from _must(ctx, CHARGE_PAYMENT, ChargeInput(
-        order_id=ref.order_id, trace=ref.trace, confirm_order=confirms))
+    confirms = placed is not None or ctx.is_patched(CHARGE_CONFIRMS)
+    if placed is not None and placed.charge is not None:
+        charge = placed.charge
+    else:
+        charge = yield from _must(ctx, CHARGE_PAYMENT, ChargeInput(
+            order_id=ref.order_id, trace=ref.trace, confirm_order=confirms))
     if charge.status != "succeeded":
         yield from _must(ctx, RELEASE_STOCK, ref)
         return (yield from _cancel(ctx, ref, CancelReason.PAYMENT_DECLINED, ["pending"]))

@@ -9,6 +9,8 @@ test.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 import uuid
 from collections import Counter
@@ -19,7 +21,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import Customer, database, is_problem, metric
+from tests.conftest import Customer, database, is_problem, metric, stack
 from tests.shop import (
     ADDRESS,
     ORDERS,
@@ -211,6 +213,29 @@ async def test_cancel_right_after_placing_never_keeps_money_or_stock(
     charged = await charges(payments_db, order["id"])
     # Depending on where the workflow was, it never charged, or charged and refunded.
     assert charged.get("succeeded", 0) == len(await refunds(payments_db, order["id"])) <= 1
+
+
+async def test_a_cancel_asked_for_while_stock_is_being_reserved_is_never_charged(
+        gateway: httpx.AsyncClient, customer: Customer, admin_headers: dict[str, str],
+        payments_db: asyncpg.Pool) -> None:
+    """The checkout reserves and charges in one activity (workflow.PLACE_IN_ONE): between
+    the two it looks for a cancel already asked for. Inventory is frozen (SIGSTOP) so the
+    cancel lands while the reservation hangs; the order must end cancelled by the customer
+    with nothing charged, not charged and refunded."""
+    product = await create_product(gateway, admin_headers, price="6.00", stock=2)
+    inventory = int((stack.RUN / "inventory.pid").read_text())
+    os.kill(inventory, signal.SIGSTOP)
+    try:
+        order = await place(gateway, customer, (product, 2))
+        r = await change(gateway, customer.headers, order["id"], "cancelled")
+        assert r.status_code in (200, 202), r.text
+    finally:
+        os.kill(inventory, signal.SIGCONT)
+    order = await wait_order(gateway, customer.headers, order["id"], FINAL)
+    assert (order["status"], order["cancel_reason"]) == ("cancelled", "cancelled_by_customer")
+    assert [h["status"] for h in order["history"]] == ["pending", "cancelled"]
+    assert await charges(payments_db, order["id"]) == {}
+    await wait_stock(gateway, product, lambda s: s["available"] == 2 and s["reserved"] == 0)
 
 
 async def test_cancel_after_payment_refunds_and_releases(

@@ -38,6 +38,13 @@ class Boom(Exception):
     pass
 
 
+class OldCode(DaprWorkflowContext):
+    """The orchestrator as the code of before its patches ran it: every patch off."""
+
+    def is_patched(self, patch_name: str) -> bool:
+        return False
+
+
 class Sim:
     """A tiny Dapr backend: records history, runs scripted activities, fires short timers."""
 
@@ -47,16 +54,19 @@ class Sim:
                  fire_long_timers: bool = False, recorded_before_patch: int = 0) -> None:
         registry = Registry()
         registry.add_named_orchestrator(
-            "order", lambda ctx, inp: workflow.order_workflow(DaprWorkflowContext(ctx), inp))
+            "order", lambda ctx, inp: workflow.order_workflow(
+                (OldCode if self.old_code else DaprWorkflowContext)(ctx), inp))
         self.executor = OrchestrationExecutor(registry, logging.getLogger("sim"))
         self.outcomes = outcomes
         self.idle_events = list(events or [])
         self.raise_with = raise_with or {}
         self.fire_long_timers = fire_long_timers
-        # The history of the first turns is what the code of before the patch stored, as for
-        # an order in flight across an upgrade: the same actions, no patch name recorded and
-        # no `confirm_order` in the charge's input. The SDK's own replay does the rest.
+        # The history of the first turns is what the code of before the patches stored, as
+        # for an order in flight across an upgrade: those turns run with every patch off
+        # (OldCode), so the separate steps, no patch name recorded and no `confirm_order` in
+        # the charge's input. The SDK's own replay does the rest.
         self.recorded_before_patch = recorded_before_patch
+        self.old_code = False
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.changes: list[tuple[str, str | None]] = []
         self.custom_statuses: list[str | None] = []  # as the runtime stores it, per turn
@@ -71,11 +81,17 @@ class Sim:
         if name == "set_status":
             self.changes.append((payload["to"], payload.get("reason")))
         elif name == "charge_payment" and payload.get("confirm_order"):
-            confirmed = value.get("hold") == "confirmed"
-            value = {**value, "order_status": "processing" if confirmed else None}
-            if confirmed and ("processing", None) not in self.changes:
-                self.changes.append(("processing", None))
+            value = self._confirming(value)
+        elif name == "place_order" and value.get("charge"):
+            value = {**value, "charge": self._confirming(value["charge"])}
         return value
+
+    def _confirming(self, charge: dict[str, Any]) -> dict[str, Any]:
+        """A charge that confirms the order marks it processing once paid and held."""
+        confirmed = charge.get("hold") == "confirmed"
+        if confirmed and ("processing", None) not in self.changes:
+            self.changes.append(("processing", None))
+        return {**charge, "order_status": "processing" if confirmed else None}
 
     def run(self, max_steps: int = 500) -> dict[str, Any]:
         history: list[Any] = []
@@ -83,6 +99,7 @@ class Sim:
                helpers.new_execution_started_event("order", ORDER_ID,
                                                    json.dumps({"order_id": ORDER_ID}))]
         for turn in range(max_steps):
+            self.old_code = turn < self.recorded_before_patch
             result = self.executor.execute(ORDER_ID, history, new)
             self.custom_statuses.append(result.encoded_custom_status)
             before_patch = turn < self.recorded_before_patch
@@ -158,20 +175,30 @@ def fail(payload: dict[str, Any]) -> Any:
 
 
 APPLIED = ok({"applied": True, "status": "x"})
+RESERVED = {"outcome": "reserved"}
+PAID = {"status": "succeeded", "charge_id": "ch_1", "decline_reason": None, "hold": "confirmed"}
 HAPPY: dict[str, Any] = {
-    "reserve_stock": ok({"outcome": "reserved"}),
-    "charge_payment": ok({"status": "succeeded", "charge_id": "ch_1", "decline_reason": None,
-                          "hold": "confirmed"}),
+    "place_order": ok({"reserve": RESERVED, "charge": PAID}),
+    # The separate steps: orders started before PLACE_IN_ONE, and the way to finish when
+    # place_order fails part-way.
+    "reserve_stock": ok(RESERVED),
+    "charge_payment": ok(PAID),
     "refund_payment": ok({"status": "succeeded", "refund_id": "re_1"}),
     "set_status": APPLIED,
 }
+# place_order failing past its retry policy: the workflow goes on step by step.
+STEPWISE: dict[str, Any] = {**HAPPY, "place_order": fail}
+PLACE_ATTEMPTS = workflow.STEP_RETRY.max_number_of_attempts
+
+
+def placed(**result: Any) -> dict[str, Any]:
+    return {**HAPPY, "place_order": ok({"reserve": RESERVED, **result})}
 
 
 def test_happy_path_status_by_status() -> None:
     sim = Sim(HAPPY, events=[("shipped", {"by": "admin"}), ("delivered", {"by": "admin"})])
     assert sim.run() == {"order_id": ORDER_ID, "status": "delivered"}
-    assert sim.names == ["reserve_stock", "charge_payment",
-                         "commit_stock", "set_status", "set_status"]
+    assert sim.names == ["place_order", "commit_stock", "set_status", "set_status"]
     assert sim.statuses() == [("processing", None), ("shipped", None), ("delivered", None)]
 
 
@@ -179,17 +206,18 @@ def test_waits_for_shipment_after_confirming() -> None:
     sim = Sim(HAPPY)
     assert sim.run() == {"waiting": True}
     assert sim.statuses() == [("processing", None)]
+    assert sim.custom_statuses[-1] == "processing"
 
 
-def test_an_order_charged_before_the_upgrade_replays_the_old_steps() -> None:
-    # Turns 1-2 were stored before the upgrade: reserve, then the charge scheduled unpatched.
+def test_an_order_charged_before_the_upgrades_replays_the_old_steps() -> None:
+    # Turns 1-2 were stored before both patches: reserve, then the charge scheduled unpatched.
     sim = Sim(HAPPY, recorded_before_patch=2)
     assert sim.run() == {"waiting": True}
     assert sim.names == ["reserve_stock", "charge_payment", "set_status"]
     assert sim.statuses() == [("processing", None)]
 
 
-def test_an_order_reserved_before_the_upgrade_takes_the_new_steps() -> None:
+def test_an_order_reserved_before_the_upgrades_takes_the_confirming_charge() -> None:
     sim = Sim(HAPPY, recorded_before_patch=1)
     assert sim.run() == {"waiting": True}
     assert sim.names == ["reserve_stock", "charge_payment"]
@@ -197,31 +225,32 @@ def test_an_order_reserved_before_the_upgrade_takes_the_new_steps() -> None:
 
 
 def test_out_of_stock_cancels_without_charging() -> None:
-    sim = Sim({**HAPPY, "reserve_stock": ok({"outcome": "out_of_stock", "unavailable": ["p"]})})
+    sim = Sim({**HAPPY, "place_order": ok({"reserve": {"outcome": "out_of_stock",
+                                                       "unavailable": ["p"]}})})
     assert sim.run()["reason"] == "out_of_stock"
-    assert sim.names == ["reserve_stock", "set_status"]
+    assert sim.names == ["place_order", "set_status"]
     assert sim.statuses() == [("cancelled", "out_of_stock")]
 
 
 def test_decline_releases_stock_then_cancels() -> None:
-    sim = Sim({**HAPPY, "charge_payment": ok({"status": "declined", "charge_id": "ch_2",
-                                              "decline_reason": "card_declined"})})
+    sim = Sim(placed(charge={"status": "declined", "charge_id": "ch_2",
+                             "decline_reason": "card_declined"}))
     assert sim.run()["reason"] == "payment_declined"
-    assert sim.names == ["reserve_stock", "charge_payment", "release_stock", "set_status"]
+    assert sim.names == ["place_order", "release_stock", "set_status"]
 
 
-def test_cancel_raised_while_reserving_never_charges() -> None:
-    sim = Sim(HAPPY, raise_with={"reserve_stock": [("cancel", {"by": "customer"})]})
-    assert sim.run()["reason"] == "cancelled_by_customer"
-    assert "charge_payment" not in sim.names
-    assert sim.names == ["reserve_stock", "release_stock", "set_status"]
-
-
-def test_cancel_raised_while_charging_refunds_and_releases() -> None:
-    sim = Sim(HAPPY, raise_with={"charge_payment": [("cancel", {"by": "admin"})]})
+def test_a_cancel_asked_for_before_the_charge_releases_without_charging() -> None:
+    sim = Sim(placed(cancel_reason="cancelled_by_admin"))
     assert sim.run()["reason"] == "cancelled_by_admin"
-    assert sim.names == ["reserve_stock", "charge_payment", "refund_payment",
-                         "release_stock", "set_status"]
+    assert sim.names == ["place_order", "release_stock", "set_status"]
+    assert sim.statuses() == [("cancelled", "cancelled_by_admin")]
+    assert sim.calls[-1][1]["expected"] == ["pending"]
+
+
+def test_cancel_raised_while_placing_refunds_and_releases() -> None:
+    sim = Sim(HAPPY, raise_with={"place_order": [("cancel", {"by": "admin"})]})
+    assert sim.run()["reason"] == "cancelled_by_admin"
+    assert sim.names == ["place_order", "refund_payment", "release_stock", "set_status"]
     refund = next(p for n, p in sim.calls if n == "refund_payment")
     assert refund["charge_id"] == "ch_1"
     # The charge confirmed the order before the workflow saw the cancel.
@@ -230,11 +259,32 @@ def test_cancel_raised_while_charging_refunds_and_releases() -> None:
 
 
 def test_a_hold_lost_before_payment_refunds_and_cancels_out_of_stock() -> None:
-    lost = {"status": "succeeded", "charge_id": "ch_1", "decline_reason": None, "hold": "lost"}
-    sim = Sim({**HAPPY, "charge_payment": ok(lost)})
+    sim = Sim(placed(charge={**PAID, "hold": "lost"}))
     assert sim.run()["reason"] == "out_of_stock"
-    assert sim.names == ["reserve_stock", "charge_payment", "refund_payment",
-                         "release_stock", "set_status"]
+    assert sim.names == ["place_order", "refund_payment", "release_stock", "set_status"]
+
+
+def test_placing_that_keeps_failing_goes_on_step_by_step() -> None:
+    sim = Sim(STEPWISE)
+    assert sim.run() == {"waiting": True}
+    assert sim.names == ["place_order"] * PLACE_ATTEMPTS + ["reserve_stock", "charge_payment"]
+    assert sim.calls[-1][1]["confirm_order"] is True
+    assert sim.statuses() == [("processing", None)]
+
+
+def test_step_by_step_a_cancel_raised_while_reserving_never_charges() -> None:
+    sim = Sim(STEPWISE, raise_with={"reserve_stock": [("cancel", {"by": "customer"})]})
+    assert sim.run()["reason"] == "cancelled_by_customer"
+    assert "charge_payment" not in sim.names
+    assert sim.names[PLACE_ATTEMPTS:] == ["reserve_stock", "release_stock", "set_status"]
+
+
+def test_step_by_step_a_decline_releases_stock_then_cancels() -> None:
+    sim = Sim({**STEPWISE, "charge_payment": ok({"status": "declined", "charge_id": "ch_2",
+                                                 "decline_reason": "card_declined"})})
+    assert sim.run()["reason"] == "payment_declined"
+    assert sim.names[PLACE_ATTEMPTS:] == ["reserve_stock", "charge_payment", "release_stock",
+                                          "set_status"]
 
 
 def test_cancel_while_processing_refunds_releases_and_cancels() -> None:
@@ -258,23 +308,23 @@ def test_unshipped_order_is_cancelled_and_refunded_after_the_deadline() -> None:
 
 
 def test_transient_failures_are_retried_by_policy() -> None:
-    sim = Sim({**HAPPY, "charge_payment": [fail, fail, HAPPY["charge_payment"]]})
+    sim = Sim({**HAPPY, "place_order": [fail, fail, HAPPY["place_order"]]})
     assert sim.run() == {"waiting": True}
-    assert sim.names.count("charge_payment") == 3
+    assert sim.names == ["place_order"] * 3
     assert sim.statuses() == [("processing", None)]
 
 
 def test_a_charge_is_retried_past_its_policy_until_the_outcome_is_known() -> None:
     attempts = workflow.STEP_RETRY.max_number_of_attempts
     script: list[Outcome] = [fail] * (attempts + 2) + [HAPPY["charge_payment"]]
-    sim = Sim({**HAPPY, "charge_payment": script})
+    sim = Sim({**STEPWISE, "charge_payment": script})
     assert sim.run() == {"waiting": True}
     assert sim.names.count("charge_payment") == attempts + 3
 
 
 def test_a_pause_between_retry_rounds_is_announced_so_it_is_not_taken_for_a_stall() -> None:
     attempts = workflow.STEP_RETRY.max_number_of_attempts
-    sim = Sim({**HAPPY, "charge_payment": [fail] * attempts + [HAPPY["charge_payment"]]})
+    sim = Sim({**STEPWISE, "charge_payment": [fail] * attempts + [HAPPY["charge_payment"]]})
     assert sim.run() == {"waiting": True}
     pausing = sorted({s for s in sim.custom_statuses if s and "retrying" in s})
     assert len(pausing) == 1 and "charge_payment" in pausing[0]
@@ -290,16 +340,17 @@ def test_a_pause_between_retry_rounds_is_announced_so_it_is_not_taken_for_a_stal
 
 
 def test_reservation_that_keeps_failing_releases_and_cancels() -> None:
-    sim = Sim({**HAPPY, "reserve_stock": fail})
+    sim = Sim({**STEPWISE, "reserve_stock": fail})
     assert sim.run()["reason"] == "inventory_unavailable"
     assert sim.names.count("reserve_stock") == workflow.RESERVE_RETRY.max_number_of_attempts
     assert sim.names[-2:] == ["release_stock", "set_status"]
 
 
 def test_a_rerun_on_an_order_that_is_no_longer_pending_touches_nothing() -> None:
-    sim = Sim({**HAPPY, "reserve_stock": ok({"outcome": "skipped", "status": "cancelled"})})
+    sim = Sim({**HAPPY, "place_order": ok({"reserve": {"outcome": "skipped",
+                                                       "status": "cancelled"}})})
     assert sim.run()["skipped"] is True
-    assert sim.names == ["reserve_stock"]
+    assert sim.names == ["place_order"]
 
 
 @pytest.mark.parametrize("policy", [workflow.STEP_RETRY, workflow.RESERVE_RETRY])
@@ -312,6 +363,33 @@ def test_a_missing_order_fails_its_step_at_once_instead_of_retrying() -> None:
     def missing(payload: dict[str, Any]) -> Any:
         raise NonRetryableError("order does not exist")
 
-    sim = Sim({**HAPPY, "reserve_stock": missing})
+    sim = Sim({**HAPPY, "place_order": missing, "reserve_stock": missing})
     assert sim.run()["reason"] == "inventory_unavailable"
-    assert sim.names.count("reserve_stock") == 1
+    assert sim.names == ["place_order", "reserve_stock", "release_stock", "set_status"]
+
+
+SKIPPED_PROCESSING = ok({"outcome": "skipped", "status": "processing"})
+
+
+def test_a_failed_placing_that_had_confirmed_the_order_finds_its_charge_again() -> None:
+    # place_order charged and confirmed, then failed (say, publishing): the order is
+    # processing, so the reservation step skips; the workflow must still take the charge's
+    # result and watch the order, not end as if a re-run had found it finished.
+    sim = Sim({**STEPWISE, "reserve_stock": SKIPPED_PROCESSING})
+    assert sim.run() == {"waiting": True}
+    assert sim.names[PLACE_ATTEMPTS:] == ["reserve_stock", "charge_payment"]
+    assert sim.custom_statuses[-1] == "processing"
+
+
+def test_a_cancel_after_a_placing_that_got_through_is_refunded() -> None:
+    sim = Sim({**STEPWISE, "reserve_stock": SKIPPED_PROCESSING},
+              raise_with={"reserve_stock": [("cancel", {"by": "customer"})]})
+    assert sim.run()["reason"] == "cancelled_by_customer"
+    assert sim.names[PLACE_ATTEMPTS:] == ["reserve_stock", "charge_payment", "refund_payment",
+                                          "release_stock", "set_status"]
+
+
+def test_before_the_patch_a_skipped_reservation_still_ends_the_rerun() -> None:
+    sim = Sim({**HAPPY, "reserve_stock": SKIPPED_PROCESSING}, recorded_before_patch=1)
+    assert sim.run()["skipped"] is True
+    assert sim.names == ["reserve_stock"]
