@@ -281,12 +281,26 @@ def _process_group(cmdline: list[str]) -> str | None:
     return None
 
 
+def _net_namespace(pid: int | str) -> str | None:
+    try:
+        return str(Path(f"/proc/{pid}/ns/net").readlink())
+    except OSError:
+        return None
+
+
 def cpu_by_group() -> Counter[str]:
-    """CPU seconds (user + system) used so far by each part of the platform on this machine."""
+    """CPU seconds (user + system) used so far by each part of the platform on this machine.
+
+    Only processes in the bench's own network namespace count: another stack started in its
+    own namespace (`unshare -n`, as parallel test runs do) has processes of the same names.
+    """
     import psutil  # type: ignore[import-untyped]
 
+    ours = _net_namespace("self")
     seconds: Counter[str] = Counter()
     for proc in psutil.process_iter(["cmdline", "cpu_times"]):
+        if _net_namespace(proc.pid) != ours:
+            continue
         group = _process_group(proc.info["cmdline"] or [])
         times = proc.info["cpu_times"]
         if group and times is not None:
