@@ -749,12 +749,15 @@ def parse_replicas(text: str) -> dict[str, int]:
 
 
 def start_replicas(app_id: str, count: int, timeout: float = 120.0,
-                   daprd_args: tuple[str, ...] = ()) -> list[App]:
+                   daprd_args: tuple[str, ...] = (),
+                   app_env: dict[str, str] | None = None) -> list[App]:
     """Beside a running stack, start replicas 1..count-1 of one app (each with its daprd)
-    and wait until they are ready; `down` stops them with the rest. Returns those replicas."""
+    and wait until they are ready; `down` stops them with the rest. Returns those replicas.
+    `app_env` adds to or overrides the replicas' environment (e.g. a setting under test)."""
     sec = json.loads(SECRETS_FILE.read_text())
     run, _ = load_apps()
-    extra = [app_by_id(app_id).replica_of(k) for k in range(1, count)]
+    extra = [replace(r, env={**r.env, **(app_env or {})})
+             for r in (app_by_id(app_id).replica_of(k) for k in range(1, count))]
     procs: dict[str, Proc] = {}
     with stack_lock():
         for a in extra:

@@ -19,8 +19,9 @@ def new_address() -> str:
     return f"127.{secrets.randbelow(250) + 3}.{secrets.randbelow(256)}.{secrets.randbelow(254) + 1}"
 
 
-def client_from(address: str | None = None, **kwargs: object) -> httpx.AsyncClient:
+def client_from(address: str | None = None, *, base_url: str = stack.GATEWAY_URL,
+                **kwargs: object) -> httpx.AsyncClient:
     """A gateway client whose connections come from `address` (a fresh one by default)."""
     transport = httpx.AsyncHTTPTransport(local_address=address or new_address())
-    return httpx.AsyncClient(base_url=stack.GATEWAY_URL, transport=transport, timeout=30,
+    return httpx.AsyncClient(base_url=base_url, transport=transport, timeout=30,
                              **kwargs)  # type: ignore[arg-type]

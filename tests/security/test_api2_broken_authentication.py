@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Iterator
 
 import httpx
+import pytest
 
 from tests.clients import client_from, new_address
 from tests.conftest import Customer, is_problem, register_customer, stack, unique_email
@@ -55,6 +57,49 @@ async def test_rotating_forwarded_for_cannot_dodge_the_address_limit(
     r = await _login(gateway, unique_email("spray"), "password1")
     if r.status_code == 429:
         await asyncio.sleep(_retry_after(r) + 0.2)
+
+
+@pytest.fixture
+def proxied_gateway(secrets: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """A second gateway (8180) that trusts one proxy address, as compose trusts its nginx and
+    Helm the ingress range (FORWARDED_ALLOW_IPS): its URL and the proxy's address."""
+    proxy = new_address()
+    (second,) = stack.start_replicas("gateway", 2,
+                                     app_env={"FORWARDED_ALLOW_IPS": f"{proxy}/32"})
+    try:
+        yield f"http://127.0.0.1:{second.port}", proxy
+    finally:
+        stack.stop_app(second, secrets)
+
+
+def _somewhere() -> str:
+    return f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
+
+
+async def test_a_trusted_proxy_names_the_client_and_nobody_else_can(
+        proxied_gateway: tuple[str, str]) -> None:
+    """Behind a trusted proxy each shopper counts as itself (the right-most address of
+    X-Forwarded-For that is not a proxy, whatever the client put to its left); from any
+    other peer the header is ignored."""
+    url, proxy = proxied_gateway
+    limit = _setting("USERS_LOGIN_FAILURES_PER_IP")
+    tries = limit + 5
+
+    async def codes(address: str, forwarded_for: list[str]) -> list[int]:
+        async with client_from(address, base_url=url) as peer:
+            return [(await _login(peer, unique_email("proxied"), "password1",
+                                  {"X-Forwarded-For": value})).status_code
+                    for value in forwarded_for]
+
+    # Many shoppers behind the proxy: none is limited by the others' failures.
+    assert await codes(proxy, [_somewhere() for _ in range(tries)]) == [401] * tries
+    # One shopper behind the proxy, choosing a new left-hand address each time: still one.
+    shopper = _somewhere()
+    spoofing = [f"{_somewhere()}, {shopper}" for _ in range(tries)]
+    assert await codes(proxy, spoofing) == [401] * limit + [429] * 5
+    # A peer that is not the proxy cannot name a client at all.
+    direct = await codes(new_address(), [_somewhere() for _ in range(tries)])
+    assert direct == [401] * limit + [429] * 5
 
 
 async def test_concurrent_wrong_passwords_get_at_most_the_limit(customer: Customer) -> None:
