@@ -10,7 +10,7 @@ import time
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import PASSWORD, register, shot
+from tests.e2e.conftest import DESKTOP, PASSWORD, PHONE, register, shot
 from tests.e2e.test_pages import no_inline_script, serious_violations
 from tests.mail import content, messages, now_ns
 
@@ -30,9 +30,15 @@ def link_path(email: str, page: str, since: int) -> str:
 
 
 def accessible(page: Page, name: str) -> None:
-    shot(page, name)
+    """Shot, no inline script and no serious axe finding, at the desktop width and on a
+    phone (the width restored afterwards)."""
+    desktop = page.viewport_size or DESKTOP
     no_inline_script(page)
-    assert serious_violations(page) == [], name
+    for size in (desktop, PHONE):
+        page.set_viewport_size(size)
+        shot(page, name)
+        assert serious_violations(page) == [], (name, size["width"])
+    page.set_viewport_size(desktop)
 
 
 def test_confirm_the_address_then_reset_a_forgotten_password(page: Page) -> None:
