@@ -101,7 +101,10 @@ class Platform:
         if r.status_code == 429:
             raise RateLimited(_int(r.headers.get("retry-after"), 30))
         if r.status_code >= 500:
-            log.warning("api_unavailable", path=path, status=r.status_code)
+            # The body says which hop failed: the gateway's problem+json, or a sidecar's
+            # own error (ERR_DIRECT_INVOKE and its reason) when the gateway never answered.
+            log.warning("api_unavailable", path=path, status=r.status_code,
+                        body=r.text[:300])
             raise Degraded(str((body or {}).get("detail") or f"{path} answered "
                                f"{r.status_code}") if isinstance(body, dict) else path)
         if r.status_code >= 400:
