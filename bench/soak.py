@@ -4,10 +4,13 @@ memory and stream lengths, and each PostgreSQL database's size; then a plot and 
 
     .venv/bin/python bench/soak.py [--minutes 15] [--users 50] [--out .local/soak]
 
-Writes `samples.csv`, `memory.png` and Locust's `report.html` to the output folder. Targets:
-no process grows more than 15 % after the first 3 minutes, and Redis memory reaches a
-plateau (its last third grows less than 10 %): finished workflows and consumed stream
-entries must be purged or trimmed by configuration. Exit 1 when one is missed.
+Writes `samples.csv` (with Redis' keys and bytes per group of keys: bench/redis_keys.py),
+`memory.png`, `verdict.txt` and Locust's `report.html` to the output folder. Targets: no
+process grows more than 15 % after the first 3 minutes, and Redis memory reaches a plateau:
+its slope over the last 5 minutes is at most a fifth of its slope over the first 5 (or under
+0.1 MiB a minute), so finished workflows and consumed stream entries must be purged or
+trimmed by configuration. Which groups of keys still grow is in the verdict. Exit 1 when a
+target is missed.
 """
 
 from __future__ import annotations
@@ -26,9 +29,16 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import stack  # noqa: E402
 from memory import measure  # noqa: E402  (bench/memory.py: each process with its children)
+from redis_keys import breakdown, by_group  # noqa: E402
 
 GROWTH_LIMIT = 0.15
 WARM_UP_MIN = 3
+# Redis' plateau: the slope of its memory over the last SLOPE_MIN minutes against the one
+# over the first SLOPE_MIN. The workflow retention (10 minutes) only starts to purge at
+# minute ~10, so a 15-minute soak's last 5 minutes are its first ones with every purge due.
+SLOPE_MIN = 5
+PLATEAU_FRACTION = 0.2
+FLAT_MIB_PER_MIN = 0.1
 TOPICS = ("orders", "inventory", "users", "products", "deadletter")
 
 
@@ -59,8 +69,14 @@ def sample(secrets: dict[str, str]) -> dict[str, float]:
     info = dict(line.split(":", 1) for line in redis(secrets, "info", "memory").splitlines()
                 if ":" in line)
     row["redis:used_memory"] = int(info["used_memory"])
-    row["redis:streams"] = sum(int(redis(secrets, "xlen", t).strip() or 0) for t in TOPICS)
-    row["redis:keys"] = int(redis(secrets, "dbsize").strip())
+    for topic in TOPICS:
+        row[f"redis:xlen:{topic}"] = int(redis(secrets, "xlen", topic).strip() or 0)
+    row["redis:streams"] = sum(row[f"redis:xlen:{t}"] for t in TOPICS)
+    groups = by_group(breakdown(secrets["redis-password"]))
+    row["redis:keys"] = sum(g["keys"] for g in groups.values())  # every database
+    for name, g in groups.items():
+        row[f"redis:keys:{name}"] = g["keys"]
+        row[f"redis:bytes:{name}"] = g["bytes"]
     row.update(asyncio.run(database_sizes(secrets)))
     return row
 
@@ -78,12 +94,19 @@ def plot(rows: list[dict[str, float]], out: Path) -> None:
         axes[0].plot(minutes, [r.get(k, 0) / 2**20 for r in rows], label=k[4:])
     axes[0].set_ylabel("RSS (MiB)")
     axes[0].legend(fontsize=7, ncol=3)
-    axes[1].plot(minutes, [r["redis:used_memory"] / 2**20 for r in rows], label="used_memory")
+    groups = sorted({k for r in rows for k in r if k.startswith("redis:bytes:")},
+                    key=lambda k: -rows[-1].get(k, 0))
+    axes[1].stackplot(minutes, *[[r.get(k, 0) / 2**20 for r in rows] for k in groups],
+                      labels=[f"{k[12:]} (keys)" for k in groups], alpha=0.6)
+    axes[1].plot(minutes, [r["redis:used_memory"] / 2**20 for r in rows], "k-",
+                 label="used_memory (all)")
     axes[1].set_ylabel("Redis (MiB)")
     ax2 = axes[1].twinx()
-    ax2.plot(minutes, [r["redis:streams"] for r in rows], "g--", label="stream entries")
-    ax2.set_ylabel("stream entries")
-    axes[1].legend(loc="upper left")
+    ax2.plot(minutes, [r["redis:streams"] for r in rows], "k--", label="stream entries")
+    ax2.plot(minutes, [r["redis:keys"] for r in rows], "k:", label="keys")
+    ax2.set_ylabel("stream entries, keys")
+    axes[1].legend(loc="upper left", fontsize=7)
+    ax2.legend(loc="lower right", fontsize=7)
     for k in sorted(k for k in rows[-1] if k.startswith("pg:")):
         axes[2].plot(minutes, [r.get(k, 0) / 2**20 for r in rows], label=k[3:])
     axes[2].set_ylabel("PostgreSQL (MiB)")
@@ -94,20 +117,52 @@ def plot(rows: list[dict[str, float]], out: Path) -> None:
     fig.savefig(out)
 
 
-def verdict(rows: list[dict[str, float]]) -> list[str]:
-    missed = []
+def slope(rows: list[dict[str, float]], key: str) -> float:
+    """Least-squares slope of `key` per minute over `rows` (0 with fewer than two)."""
+    pts = [(r["minute"], r.get(key, 0.0)) for r in rows]
+    if len(pts) < 2:
+        return 0.0
+    mx = sum(x for x, _ in pts) / len(pts)
+    my = sum(y for _, y in pts) / len(pts)
+    var = sum((x - mx) ** 2 for x, _ in pts)
+    return sum((x - mx) * (y - my) for x, y in pts) / var if var else 0.0
+
+
+def verdict(rows: list[dict[str, float]]) -> tuple[list[str], list[str]]:
+    """(what was measured, what missed a target)."""
+    lines, missed = [], []
     base = next((r for r in rows if r["minute"] >= WARM_UP_MIN), rows[0])
     last = rows[-1]
+    span = f"minute {base['minute']:.0f} to {last['minute']:.0f}"
     for k in sorted(k for k in last if k.startswith("rss:")):
-        if k in base and base[k] and last[k] / base[k] - 1 > GROWTH_LIMIT:
-            before, after = base[k] / 2**20, last[k] / 2**20
-            missed.append(f"{k[4:]} grew {100 * (after / before - 1):.0f} % after minute "
-                          f"{WARM_UP_MIN} ({before:.0f} -> {after:.0f} MiB)")
-    two_thirds = rows[(2 * len(rows)) // 3]
-    redis_growth = last["redis:used_memory"] / two_thirds["redis:used_memory"] - 1
-    if redis_growth > 0.10:
-        missed.append(f"Redis memory still grows: +{100 * redis_growth:.0f} % in the last third")
-    return missed
+        if k not in base or not base[k]:
+            continue
+        before, after = base[k] / 2**20, last[k] / 2**20
+        growth = after / before - 1
+        lines.append(f"{k[4:]}: {before:.0f} -> {after:.0f} MiB RSS ({100 * growth:+.1f} %)")
+        if growth > GROWTH_LIMIT:
+            missed.append(f"{k[4:]} grew {100 * growth:.0f} % from {span} "
+                          f"({before:.0f} -> {after:.0f} MiB)")
+    first_rows = [r for r in rows if r["minute"] <= rows[0]["minute"] + SLOPE_MIN]
+    last_rows = [r for r in rows if r["minute"] >= last["minute"] - SLOPE_MIN]
+    early = slope(first_rows, "redis:used_memory") / 2**20
+    late = slope(last_rows, "redis:used_memory") / 2**20
+    lines.append(f"Redis used_memory: {rows[0]['redis:used_memory'] / 2**20:.1f} -> "
+                 f"{last['redis:used_memory'] / 2**20:.1f} MiB; slope {early:+.2f} MiB/min over "
+                 f"the first {SLOPE_MIN} minutes, {late:+.2f} over the last {SLOPE_MIN}")
+    lines.append(f"Redis keys {last['redis:keys']:.0f}, stream entries "
+                 f"{last['redis:streams']:.0f} ("
+                 + ", ".join(f"{t} {last.get(f'redis:xlen:{t}', 0):.0f}" for t in TOPICS) + ")")
+    for k in sorted((k for k in last if k.startswith("redis:bytes:")),
+                    key=lambda k: -last[k]):
+        name = k[12:]
+        lines.append(f"  {name}: {last.get(f'redis:keys:{name}', 0):.0f} keys, "
+                     f"{last[k] / 2**20:.2f} MiB; slope {slope(first_rows, k) / 2**20:+.3f} "
+                     f"then {slope(last_rows, k) / 2**20:+.3f} MiB/min")
+    if late > max(PLATEAU_FRACTION * early, FLAT_MIB_PER_MIN):
+        missed.append(f"Redis memory still grows: {late:+.2f} MiB/min over the last "
+                      f"{SLOPE_MIN} minutes against {early:+.2f} over the first")
+    return lines, missed
 
 
 def main() -> int:
@@ -143,12 +198,14 @@ def main() -> int:
         writer.writeheader()
         writer.writerows(rows)
     plot(rows, args.out / "memory.png")
-    missed = verdict(rows)
-    for line in missed:
-        print(f"MISSED {line}")
+    lines, missed = verdict(rows)
+    report = [*lines, *(f"MISSED {line}" for line in missed)]
+    (args.out / "verdict.txt").write_text("\n".join(report) + "\n")
+    print("\n".join(report))
     print(json.dumps({"samples": str(args.out / "samples.csv"),
                       "plot": str(args.out / "memory.png"),
-                      "report": str(args.out / "report.html"), "locust_exit": load_rc}))
+                      "report": str(args.out / "report.html"),
+                      "verdict": str(args.out / "verdict.txt"), "locust_exit": load_rc}))
     return 1 if missed or load_rc else 0
 
 
