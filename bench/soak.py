@@ -78,7 +78,32 @@ def sample(secrets: dict[str, str]) -> dict[str, float]:
         row[f"redis:keys:{name}"] = g["keys"]
         row[f"redis:bytes:{name}"] = g["bytes"]
     row.update(asyncio.run(database_sizes(secrets)))
+    row.update(scheduler_metrics())
     return row
+
+
+def scheduler_metrics() -> dict[str, float]:
+    """The scheduler's Go heap and its etcd's database size, live keys and compacted
+    revision (what grows with every job and what compaction gives back)."""
+    import urllib.request
+
+    wanted = {"go_memstats_heap_inuse_bytes": "scheduler:heap_inuse",
+              "etcd_mvcc_db_total_size_in_bytes": "scheduler:etcd_db",
+              "etcd_mvcc_db_total_size_in_use_in_bytes": "scheduler:etcd_db_in_use",
+              "etcd_debugging_mvcc_keys_total": "scheduler:etcd_keys",
+              "etcd_debugging_mvcc_compact_revision": "scheduler:etcd_compacted"}
+    out: dict[str, float] = {}
+    for port in (stack.SCHEDULER_METRICS_PORT, 16237):  # the scheduler's own, its etcd's
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                text = r.read().decode()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name in wanted:
+                out[wanted[name]] = float(value)
+    return out
 
 
 def plot(rows: list[dict[str, float]], out: Path) -> None:
@@ -88,30 +113,44 @@ def plot(rows: list[dict[str, float]], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     minutes = [r["minute"] for r in rows]
-    fig, axes = plt.subplots(3, 1, figsize=(11, 12), sharex=True)
+    fig, axes = plt.subplots(4, 1, figsize=(11, 15), sharex=True)
     keys = sorted({k for r in rows for k in r if k.startswith("rss:")})
     for k in keys:
         axes[0].plot(minutes, [r.get(k, 0) / 2**20 for r in rows], label=k[4:])
-    axes[0].set_ylabel("RSS (MiB)")
-    axes[0].legend(fontsize=7, ncol=3)
+    axes[0].set_yscale("log")  # PostgreSQL's ~40 processes would flatten the rest
+    axes[0].set_ylabel("RSS (MiB, log)")
+    axes[0].legend(fontsize=7, ncol=4)
+    # The target: growth after the warm-up, each process against its own minute-3 RSS.
+    base = next((r for r in rows if r["minute"] >= WARM_UP_MIN), rows[0])
+    for k in keys:
+        if base.get(k):
+            growth = [100 * (r.get(k, 0) / base[k] - 1) if r["minute"] >= base["minute"]
+                      else None for r in rows]
+            far = max(abs(g) for g in growth if g is not None) > GROWTH_LIMIT * 100 / 3
+            axes[1].plot(minutes, growth, label=k[4:] if far else None,
+                         linewidth=2 if far else 0.7)
+    axes[1].axhline(100 * GROWTH_LIMIT, color="r", linestyle="--",
+                    label=f"target: +{100 * GROWTH_LIMIT:.0f} %")
+    axes[1].set_ylabel(f"RSS vs minute {WARM_UP_MIN} (%)")
+    axes[1].legend(fontsize=7, ncol=3, loc="upper left")
     groups = sorted({k for r in rows for k in r if k.startswith("redis:bytes:")},
                     key=lambda k: -rows[-1].get(k, 0))
-    axes[1].stackplot(minutes, *[[r.get(k, 0) / 2**20 for r in rows] for k in groups],
-                      labels=[f"{k[12:]} (keys)" for k in groups], alpha=0.6)
-    axes[1].plot(minutes, [r["redis:used_memory"] / 2**20 for r in rows], "k-",
+    axes[2].stackplot(minutes, *[[r.get(k, 0) / 2**20 for r in rows] for k in groups],
+                      labels=[k[12:] for k in groups], alpha=0.6)
+    axes[2].plot(minutes, [r["redis:used_memory"] / 2**20 for r in rows], "k-",
                  label="used_memory (all)")
-    axes[1].set_ylabel("Redis (MiB)")
-    ax2 = axes[1].twinx()
+    axes[2].set_ylabel("Redis (MiB): keys by group")
+    ax2 = axes[2].twinx()
     ax2.plot(minutes, [r["redis:streams"] for r in rows], "k--", label="stream entries")
     ax2.plot(minutes, [r["redis:keys"] for r in rows], "k:", label="keys")
     ax2.set_ylabel("stream entries, keys")
-    axes[1].legend(loc="upper left", fontsize=7)
+    axes[2].legend(loc="upper left", fontsize=7)
     ax2.legend(loc="lower right", fontsize=7)
     for k in sorted(k for k in rows[-1] if k.startswith("pg:")):
-        axes[2].plot(minutes, [r.get(k, 0) / 2**20 for r in rows], label=k[3:])
-    axes[2].set_ylabel("PostgreSQL (MiB)")
-    axes[2].set_xlabel("minute")
-    axes[2].legend(fontsize=7, ncol=3)
+        axes[3].plot(minutes, [r.get(k, 0) / 2**20 for r in rows], label=k[3:])
+    axes[3].set_ylabel("PostgreSQL databases (MiB)")
+    axes[3].set_xlabel("minute")
+    axes[3].legend(fontsize=7, ncol=3)
     fig.suptitle("Soak run: memory of every process, Redis and PostgreSQL")
     fig.tight_layout()
     fig.savefig(out)
@@ -170,8 +209,14 @@ def main() -> int:
     parser.add_argument("--minutes", type=int, default=15)
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--out", type=Path, default=stack.LOCAL / "soak")
+    parser.add_argument("--from-samples", action="store_true",
+                        help="no run: redraw the plot and the verdict from OUT/samples.csv")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.from_samples:
+        with (args.out / "samples.csv").open() as f:
+            saved = [{k: float(v) for k, v in r.items() if v} for r in csv.DictReader(f)]
+        return report(saved, args.out, 0)
     secrets = stack.up()
     stack.seed()
     rows: list[dict[str, float]] = []
@@ -197,15 +242,18 @@ def main() -> int:
         writer = csv.DictWriter(f, fieldnames=keys)
         writer.writeheader()
         writer.writerows(rows)
-    plot(rows, args.out / "memory.png")
+    return report(rows, args.out, load_rc)
+
+
+def report(rows: list[dict[str, float]], out: Path, load_rc: int) -> int:
+    plot(rows, out / "memory.png")
     lines, missed = verdict(rows)
-    report = [*lines, *(f"MISSED {line}" for line in missed)]
-    (args.out / "verdict.txt").write_text("\n".join(report) + "\n")
-    print("\n".join(report))
-    print(json.dumps({"samples": str(args.out / "samples.csv"),
-                      "plot": str(args.out / "memory.png"),
-                      "report": str(args.out / "report.html"),
-                      "verdict": str(args.out / "verdict.txt"), "locust_exit": load_rc}))
+    text = [*lines, *(f"MISSED {line}" for line in missed)]
+    (out / "verdict.txt").write_text("\n".join(text) + "\n")
+    print("\n".join(text))
+    print(json.dumps({"samples": str(out / "samples.csv"), "plot": str(out / "memory.png"),
+                      "report": str(out / "report.html"), "verdict": str(out / "verdict.txt"),
+                      "locust_exit": load_rc}))
     return 1 if missed or load_rc else 0
 
 
