@@ -82,11 +82,19 @@ def _as_utc(at: datetime) -> datetime:
 
 
 def idle_s(state: Any) -> float:
-    """Seconds since the workflow last changed (0 when the runtime does not say)."""
-    updated = getattr(state, "last_updated_at", None)
-    if not isinstance(updated, datetime) or updated.year < 2000:  # unset reads as the epoch
-        return 0.0
-    return (datetime.now(UTC) - _as_utc(updated)).total_seconds()
+    """Seconds since the workflow last changed: its last update, else its creation.
+
+    A workflow that says neither (both unset, which reads as the epoch) counts as idle for
+    ever: that is what a crash between creating an instance and its first turn leaves (the
+    replica test saw one, "No workflow state found ... terminating execution", its order
+    pending for good), and only a restart moves it. Restarts stay one per STALLED_AFTER_S,
+    through the claim in ensure_workflow.
+    """
+    for field in ("last_updated_at", "created_at"):
+        at = getattr(state, field, None)
+        if isinstance(at, datetime) and at.year >= 2000:
+            return (datetime.now(UTC) - _as_utc(at)).total_seconds()
+    return float("inf")
 
 
 def past_retry_s(state: Any) -> float:

@@ -393,3 +393,17 @@ def test_before_the_patch_a_skipped_reservation_still_ends_the_rerun() -> None:
     sim = Sim({**HAPPY, "reserve_stock": SKIPPED_PROCESSING}, recorded_before_patch=1)
     assert sim.run()["skipped"] is True
     assert sim.names == ["reserve_stock"]
+
+
+def test_a_workflow_that_never_ran_counts_as_idle_since_its_creation() -> None:
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    minute_ago = datetime.now(UTC) - timedelta(minutes=1)
+    updated = SimpleNamespace(last_updated_at=minute_ago, created_at=epoch)
+    assert 59 < reconciler.idle_s(updated) < 120
+    never_ran = SimpleNamespace(last_updated_at=epoch, created_at=minute_ago)
+    assert 59 < reconciler.idle_s(never_ran) < 120
+    # Neither time: the state a crash between creation and the first turn leaves. Counting
+    # it as busy (0) left its order pending for good; it must count as stalled.
+    assert reconciler.idle_s(SimpleNamespace(last_updated_at=epoch, created_at=epoch)) == \
+        float("inf")
+    assert reconciler.idle_s(SimpleNamespace()) == float("inf")
