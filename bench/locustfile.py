@@ -56,6 +56,28 @@ def load_catalog(environment: Environment, **_: Any) -> None:
         raise RuntimeError("the catalog is empty: seed it first (scripts/seed.py)")
 
 
+class Session:
+    """A signed-in user's tokens: the access token lives 15 minutes (users' setting), so a
+    run longer than that rotates it through `POST /api/users/refresh` a minute before it
+    expires, as the storefront does; without it a soak's shoppers were all 401 from minute
+    15 on and stopped ordering."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self._take(body)
+
+    def _take(self, body: dict[str, Any]) -> None:
+        self.token, self.refresh_token = body["token"], body["refresh_token"]
+        self.renew_at = time.monotonic() + max(1, int(body["expires_in"]) - 60)
+
+    def headers(self, client: Any) -> dict[str, str]:
+        if time.monotonic() >= self.renew_at:
+            r = client.post("/api/users/refresh", name="/api/users/refresh",
+                            json={"refresh_token": self.refresh_token})
+            if r.status_code == 200:
+                self._take(r.json())
+        return {"Authorization": f"Bearer {self.token}"}
+
+
 class Shopper(FastHttpUser):
     """A visitor: browses pages, searches, fills a guest basket; may sign up and check out."""
 
@@ -63,12 +85,16 @@ class Shopper(FastHttpUser):
     wait_time = between(0.5, 2.0)
 
     def on_start(self) -> None:
-        self.auth: dict[str, str] = {}
+        self.session: Session | None = None
         r = self.client.post("/api/basket/guest", name="/api/basket/guest")
         self.basket = {"X-Basket-Token": r.json()["token"]} if r.status_code == 201 else {}
 
     def _product(self) -> str:
         return random.choice(CATALOG["ids"])
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return self.session.headers(self.client) if self.session else {}
 
     def _headers(self) -> dict[str, str]:
         return self.auth or self.basket
@@ -104,14 +130,14 @@ class Shopper(FastHttpUser):
 
     @task(2)
     def sign_up_and_check_out(self) -> None:
-        if not self.auth:
+        if self.session is None:
             email = f"load-{uuid.uuid4().hex[:12]}@example.com"
             r = self.client.post("/api/users/register", name="/api/users/register",
                                  json={"email": email, "password": "load-test-pass-1",
                                        "name": "Load Shopper"})
             if r.status_code != 201:
                 return
-            self.auth = {"Authorization": f"Bearer {r.json()['token']}"}
+            self.session = Session(r.json())
             if self.basket:
                 self.client.post("/api/basket/merge", headers=self.auth,
                                  json={"guest_token": self.basket["X-Basket-Token"]},
@@ -148,7 +174,7 @@ class Shopper(FastHttpUser):
 
     @task(1)
     def look_at_orders(self) -> None:
-        if self.auth:
+        if self.session:
             self.client.get("/api/orders", headers=self.auth, name="/api/orders")
             self.client.get("/api/notifications", params={"unread": "true"},
                             headers=self.auth, name="/api/notifications")
@@ -166,7 +192,11 @@ class ShopOwner(FastHttpUser):
         r = self.client.post("/api/users/login", name="/api/users/login",
                              json={"email": secrets.get("admin-email", "admin@shop.local"),
                                    "password": secrets["admin-password"]})
-        self.auth = {"Authorization": f"Bearer {r.json()['token']}"}
+        self.session = Session(r.json())
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return self.session.headers(self.client)
 
     @task
     def ship_and_deliver(self) -> None:
