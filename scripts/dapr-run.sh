@@ -15,4 +15,6 @@ APP_API_TOKEN=$(secret app-api-token)
 DAPR_API_TOKEN=$(secret dapr-api-token)
 export APP_API_TOKEN DAPR_API_TOKEN
 export DAPR_RUNTIME_PATH="$ROOT/.local/dapr"
+# The sidecars announce loopback, like the servers stack.py started (DAPR_HOST_ENV there).
+export DAPR_HOST_IP=127.0.0.1
 exec dapr run -f dapr/dapr.yaml

@@ -398,11 +398,18 @@ def smtp_proc() -> Proc:
                          str(SMTP_PORT), "--dir", str(MAIL)])
 
 
+# The address the Dapr processes announce to one another (placement, scheduler, name
+# resolution). The whole stack listens on loopback, so it announces loopback too: without
+# it each looks for the machine's network address, and the scheduler exits ("could not
+# determine host IP address") where loopback is all there is (offline, or `unshare -n`).
+DAPR_HOST_ENV = {"DAPR_HOST_IP": "127.0.0.1"}
+
+
 def placement_proc() -> Proc:
     return Proc("placement", [str(DAPR_BIN / "placement"), "--port", str(PLACEMENT_PORT),
                               "--healthz-port", "16080",
                               "--metrics-port", str(PLACEMENT_METRICS_PORT),
-                              "--log-level", "warn"])
+                              "--log-level", "warn"], env=dict(DAPR_HOST_ENV))
 
 
 # The scheduler's etcd keeps every revision of every job until it compacts, and Dapr's
@@ -420,7 +427,8 @@ def scheduler_proc() -> Proc:
                               "--healthz-port", "16081",
                               "--metrics-port", str(SCHEDULER_METRICS_PORT),
                               "--etcd-data-dir", str(data), "--etcd-client-port", "16237",
-                              *SCHEDULER_ETCD_FLAGS, "--log-level", "warn"])
+                              *SCHEDULER_ETCD_FLAGS, "--log-level", "warn"],
+                env=dict(DAPR_HOST_ENV))
 
 
 # --------------------------------------------------------------------------------------------
@@ -511,7 +519,7 @@ class App:
                 # with `stack.py restart <app>` to take a pprof profile of that sidecar.
                 *shlex.split(os.environ.get("ECOMMERCE_DAPRD_ARGS", ""))]
         env = {"APP_API_TOKEN": app_api_token(sec, self.app_id),
-               "DAPR_API_TOKEN": sec["dapr-api-token"],
+               "DAPR_API_TOKEN": sec["dapr-api-token"], **DAPR_HOST_ENV,
                **{k: os.environ.get(k, v) for k, v in DAPRD_GO_ENV.items()}}
         return Proc(f"{self.name}-dapr", argv, env=env)
 

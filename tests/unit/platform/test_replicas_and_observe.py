@@ -119,3 +119,15 @@ def test_every_sidecar_shares_one_name_resolution_folder(
     assert not (tmp_path / ".local" / "dapr-nr").exists()
     apps[0].sidecar_proc({"dapr-api-token": "t", "app-api-token": "a"}, run)
     assert (tmp_path / ".local" / "dapr-nr").is_dir()
+
+
+def test_every_dapr_process_announces_loopback() -> None:
+    """Placement, the scheduler and every sidecar announce 127.0.0.1, where the stack
+    listens: left to find the machine's address, the scheduler exits on a machine (or
+    network namespace) with loopback alone."""
+    sec = {"app-api-token": "a", "dapr-api-token": "d"}
+    run, apps = stack.load_apps()
+    procs = [stack.placement_proc(), stack.scheduler_proc(),
+             *(a.sidecar_proc(sec, run) for a in apps)]
+    assert {p.name: p.env.get("DAPR_HOST_IP") for p in procs} == {
+        p.name: "127.0.0.1" for p in procs}
