@@ -62,9 +62,15 @@ FORWARD_REQUEST = frozenset({
     b"traceparent", b"tracestate", b"if-none-match", b"if-match", HEADER_BASKET_TOKEN.encode(),
 })  # never x-user-*: identity headers are set by the gateway alone
 FORWARD_RESPONSE = frozenset({
-    b"content-type", b"retry-after", b"www-authenticate", b"location", b"etag",
+    b"content-type", b"retry-after", b"www-authenticate", b"location", b"etag", b"allow",
     b"cache-control", b"x-request-id", b"x-total-count", b"traceparent",
 })
+
+# The methods daprd's service invocation passes on as they are; it sends any other as a POST.
+DAPR_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
+# Routes whose contract requires the client's own Idempotency-Key: the service refuses a
+# request without one (400), which a key made up here would hide.
+CLIENT_KEYED = frozenset({"/api/basket/checkout"})
 
 # Edge cache (services/gateway/edgecache.py): the marker a service puts on a reusable answer,
 # the headers that belong to one response only, and what the client is told.
@@ -106,6 +112,10 @@ def check_path(path: str) -> None:
 
 class BadPath(DomainError):
     status, title = 400, "Bad request"
+
+
+class MethodNotAllowed(DomainError):
+    status, title = 405, "Method not allowed"
 
 
 class UnsupportedMediaType(DomainError):
@@ -191,7 +201,10 @@ class Proxy:
         client = scope.get("client")
         client_ip = shopper_address(scope, state.settings.app_api_token) or (
             client[0] if client else "unknown")
-        if path in ("/api", "/api/") and method == "GET":
+        if path in ("/api", "/api/"):
+            if method != "GET":
+                raise MethodNotAllowed("GET /api is the API information",
+                                       headers={"Allow": "GET"})
             await self._send(send, 200, [(b"content-type", b"application/json")], self.info)
             return
         limiter: RateLimiter = state.ratelimiter
@@ -221,7 +234,7 @@ class Proxy:
                 headers[name.decode()] = value.decode("latin-1")
         # A client's own x-client-ip never passes, it is not in FORWARD_REQUEST.
         headers[HEADER_CLIENT_IP] = client_ip
-        if method == "POST" and "idempotency-key" not in headers:
+        if method == "POST" and "idempotency-key" not in headers and path not in CLIENT_KEYED:
             # daprd retries an invocation whose connection broke (components/resiliency.yaml);
             # with a key, a retry that reaches a service twice returns the first result
             # instead of creating a second order.
@@ -234,6 +247,11 @@ class Proxy:
         body = await read_body(receive)
         if body and method in _BODY_METHODS:
             require_json(headers.get("content-type", ""), path)
+        unknown_method = method not in DAPR_METHODS
+        if unknown_method:
+            # daprd turns a method it does not know (QUERY, PROPFIND, ...) into a POST:
+            # ask the route which methods it has instead, and answer 405 with them.
+            method, body = "OPTIONS", b""
         method_path = "health" if parts[3:] == ["health"] else path.lstrip("/")
         if query:
             method_path += "?" + query.decode("latin-1")
@@ -261,6 +279,12 @@ class Proxy:
             log.warning("invoke_failed", service=service, status=status,
                         body=content[:300].decode("utf-8", "replace"))
             raise Unavailable(f"The {service} service is unavailable")
+        if unknown_method and status < 300:
+            allow = next((v.decode("latin-1") for k, v in raw_headers if k.lower() == b"allow"),
+                         "")
+            sent: str = scope["method"]  # type: ignore[typeddict-item]
+            raise MethodNotAllowed(f"{sent} is not a method of this route",
+                                   headers={"Allow": allow})
         REQUESTS.labels(service, method, str(status)).inc()
         out_headers: list[tuple[bytes, bytes]] = []
         version: bytes | None = None
