@@ -15,6 +15,7 @@ from litestar import Litestar, Request, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import OpenAPIType
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.response import Response
 from litestar.types import Receive, Scope, Send
@@ -200,9 +201,30 @@ def build_app(
         debug=False,
     )
     _document_errors_and_security(app)
+    _bind_options_handlers(app)
     if guarded:
         app.asgi_handler = SidecarOnlyGuard(app.asgi_handler, settings.app_api_token)
     return app
+
+
+def _bind_options_handlers(app: Litestar) -> None:
+    """Point each automatic OPTIONS handler at its own route, so `Allow` lists every method.
+
+    Litestar (2.25) rebuilds a route when a second handler group registers the same path
+    (`GET /api/users/profile` and `PATCH` from two functions) but keeps the first route's
+    OPTIONS handler, whose `Allow` is read from that first route: `GET, OPTIONS` only.
+    """
+    from litestar.routes import HTTPRoute
+
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            fn = handler.fn
+            code = getattr(fn, "__code__", None)
+            if (getattr(fn, "__name__", "") == "options_handler" and code is not None
+                    and code.co_freevars == ("self",) and fn.__closure__):
+                fn.__closure__[0].cell_contents = route
 
 
 # --------------------------------------------------------------------------------------------
@@ -274,6 +296,7 @@ def _document_errors_and_security(app: Litestar) -> None:
         log.exception("openapi_generation_failed")
         return
     paths = schema.paths or {}
+    structs: dict[str, Any] = {}
     for route in app.routes:
         if not isinstance(route, HTTPRoute) or route.path_format not in paths:
             continue
@@ -300,3 +323,108 @@ def _document_errors_and_security(app: Litestar) -> None:
             if conflict := handler.opt.get("conflict"):
                 responses.setdefault("409", _problem_response(conflict))
             op.responses = responses
+            data = handler.parsed_fn_signature.parameters.get("data")
+            if data is not None:
+                structs.update(_input_structs(data.annotation))
+            for param in op.parameters or ():
+                if param.param_in != "query":  # Litestar reads ?x=null as None
+                    _drop_null(param.schema)
+    _complete_inputs(schema, structs)
+
+
+def _input_structs(annotation: Any) -> dict[str, Any]:
+    """The msgspec Structs of a request body type (the body and every Struct in it), by
+    class name (Litestar's component title)."""
+    import msgspec.inspect as mi
+
+    found: dict[str, mi.StructType] = {}
+    todo: list[mi.Type] = [mi.type_info(annotation)]
+    while todo:
+        info = todo.pop()
+        if isinstance(info, mi.StructType):
+            if info.cls.__name__ in found:
+                continue
+            found[info.cls.__name__] = info
+            todo.extend(f.type for f in info.fields)
+        elif isinstance(info, mi.UnionType):
+            todo.extend(info.types)
+        elif isinstance(info, (mi.ListType, mi.SetType, mi.FrozenSetType, mi.VarTupleType)):
+            todo.append(info.item_type)
+        elif isinstance(info, mi.DictType):
+            todo.append(info.value_type)
+        elif isinstance(info, mi.Metadata):
+            todo.append(info.type)
+    return found
+
+
+NO_NUL = r"^[^\x00]*$"
+_BOUNDS = (("ge", "minimum"), ("gt", "exclusive_minimum"), ("le", "maximum"),
+           ("lt", "exclusive_maximum"))
+
+
+def _complete_inputs(schema: Any, structs: dict[str, Any]) -> None:
+    """Say what the decoder does, where Litestar's generated schema (2.25) does not:
+
+    - a Struct that refuses unknown fields is `additionalProperties: false` (Litestar leaves
+      every object open);
+    - a bound of 0 (`Meta(ge=0)`) is written (Litestar skips falsy bounds);
+    - a union of `int` and `float` is a number (Litestar writes `oneOf: [integer, number]`,
+      which no integer satisfies, since an integer is both);
+    - text holds no NUL character (`NO_NUL`: PostgreSQL text cannot store one, so every
+      service answers 422, services.common.errors.unstorable_value_handler);
+    - a Struct's `__schema_extra__` (JSON Schema keywords no type can carry, such as
+      `min_properties` of a partial update) is applied.
+    """
+    import msgspec.inspect as mi
+
+    components = (schema.components.schemas if schema.components else None) or {}
+    for component in components.values():
+        info = structs.get(component.title)
+        if info is not None:
+            if info.forbid_unknown_fields:
+                component.additional_properties = False
+            for key, value in getattr(info.cls, "__schema_extra__", {}).items():
+                setattr(component, key, value)
+            props = component.properties or {}
+            for field in info.fields:
+                prop = props.get(field.encode_name)
+                kinds = field.type.types if isinstance(field.type, mi.UnionType) else (
+                    field.type,)
+                for kind in kinds:
+                    if prop is None:
+                        continue
+                    if (isinstance(kind, mi.StrType) and kind.pattern is None
+                            and getattr(prop, "pattern", None) is None and not prop.format):
+                        prop.pattern = NO_NUL
+                    if not isinstance(kind, (mi.IntType, mi.FloatType)):
+                        continue
+                    for bound, key in _BOUNDS:
+                        if getattr(kind, bound) == 0 and getattr(prop, key, None) is None:
+                            setattr(prop, key, 0)
+        for prop in (component.properties or {}).values():
+            branches: list[Any] = list(getattr(prop, "one_of", None) or ())
+            types = [getattr(b, "type", None) for b in branches]
+            if OpenAPIType.INTEGER in types and OpenAPIType.NUMBER in types:
+                prop.one_of = [b for b in branches
+                               if getattr(b, "type", None) != OpenAPIType.INTEGER]
+
+
+def _drop_null(schema: Any) -> None:
+    """A path or header value is text: it cannot be JSON null, whatever Optional Litestar
+    saw in the signature (`str | None` becomes `oneOf: [string, null]`). (A query value can:
+    Litestar reads `?x=null` as None.)"""
+    branches = getattr(schema, "one_of", None)
+    if branches:
+        kept = [b for b in branches if getattr(b, "type", None) != OpenAPIType.NULL]
+        if len(kept) == 1 and len(kept) < len(branches):
+            schema.one_of = None
+            for key, value in vars(kept[0]).items() if hasattr(kept[0], "__dict__") else ():
+                if value is not None and getattr(schema, key, None) is None:
+                    setattr(schema, key, value)
+    kind = getattr(schema, "type", None)
+    if isinstance(kind, list) and OpenAPIType.NULL in kind:
+        rest = [k for k in kind if k != OpenAPIType.NULL]
+        schema.type = rest[0] if len(rest) == 1 else rest
+        if schema.enum:
+            schema.enum = [v for v in schema.enum if v is not None]
+

@@ -117,6 +117,20 @@ def _rewrite_refs(node: Any, rename: dict[str, str]) -> Any:
     return node
 
 
+# What the gateway lets through in a path (services.gateway.proxy.check_path): a string path
+# parameter that says nothing narrower (a format, a pattern) is documented with this rule.
+PATH_SEGMENT = {"pattern": "^[^\\x00-\\x1f\\x7f#?%/]+$", "not": {"enum": [".", ".."]}}
+
+
+def _document_path_rule(op: dict[str, Any]) -> None:
+    for param in op.get("parameters") or ():
+        schema = param.get("schema")
+        if (param.get("in") == "path" and isinstance(schema, dict)
+                and schema.get("type") == "string"
+                and not {"format", "pattern", "enum", "$ref"} & set(schema)):
+            schema.update(copy.deepcopy(PATH_SEGMENT))
+
+
 def public_part(service: str, doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The public paths of one service's schema and the components they use, renamed."""
     prefix = f"/api/{service}"
@@ -134,6 +148,7 @@ def public_part(service: str, doc: dict[str, Any]) -> tuple[dict[str, Any], dict
             op.setdefault("tags", [service])
             if op.get("operationId"):
                 op["operationId"] = f"{service}_{op['operationId']}"
+            _document_path_rule(op)
             responses = op.setdefault("responses", {})
             # The gateway checks any token it is sent, on every route.
             responses.setdefault("401", _problem("Invalid or expired bearer token"))
