@@ -13,6 +13,7 @@ from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 from litestar.response import Response
 
+from services.common import money
 from services.common.app import provide_service
 from services.common.auth import Identity, identity_from_headers, provide_admin
 from services.common.contracts.internal import ProductBatchRead, ProductBatchRequest
@@ -24,14 +25,20 @@ from services.products.cache import VERSION_KEY, Cached
 from services.products.schemas import (
     CategoryList,
     ProductCreate,
+    ProductId,
     ProductPage,
     ProductPartialUpdate,
     ProductRead,
     ProductUpdate,
+    Sort,
 )
-from services.products.service import ProductsService, build_query
+from services.products.service import MAX_SEARCH, ProductsService, build_query
 
 JSON = "application/json"
+# The listing's text filters as build_query takes them: no NUL (PostgreSQL cannot hold one),
+# a price filter is an amount or empty.
+NO_NUL = r"^[^\x00]*$"
+PRICE_FILTER = f"^$|{money.AMOUNT_PATTERN}"
 ADMIN = {"admin": Provide(provide_admin)}
 # The 409 of a change to a soft-deleted product.
 DELETED = "The product is deleted and can no longer be changed"
@@ -71,13 +78,17 @@ class ProductController(Controller):
     async def list_products(
         self, service: ProductsService,
         search: Annotated[str | None, Parameter(
+            max_length=MAX_SEARCH, pattern=NO_NUL,
             description="Full-text search (words, \"a phrase\", or, -exclude)")] = None,
-        category: Annotated[str | None, Parameter(description="Exact category (any case)")] = None,
-        min_price: Annotated[str | None, Parameter(description="Lowest price, e.g. 10.00")] = None,
-        max_price: Annotated[str | None, Parameter(description="Highest price")] = None,
+        category: Annotated[str | None, Parameter(
+            max_length=60, pattern=NO_NUL, description="Exact category (any case)")] = None,
+        min_price: Annotated[str | None, Parameter(
+            pattern=PRICE_FILTER, description="Lowest price, e.g. 10.00 (empty: none)")] = None,
+        max_price: Annotated[str | None, Parameter(
+            pattern=PRICE_FILTER, description="Highest price, not below min_price")] = None,
         in_stock: Annotated[bool | None, Parameter(
             description="Only (un)available products")] = None,
-        sort: Annotated[str | None, Parameter(
+        sort: Annotated[Sort | None, Parameter(
             description="relevance (default), price, -price, name, newest")] = None,
         page: Annotated[int, Parameter(ge=1, description="1-based page")] = 1,
         page_size: Annotated[int, Parameter(ge=1, le=100, description="Items per page")] = 20,
@@ -96,7 +107,7 @@ class ProductController(Controller):
 
     @get("/{product_id:str}",
          responses={200: ResponseSpec(ProductRead, description="The product")})
-    async def get_product(self, service: ProductsService, product_id: str,
+    async def get_product(self, service: ProductsService, product_id: ProductId,
                           request: Request[Any, Any, Any]) -> Response[bytes]:
         """One product. A deleted one is 404 like a missing one, except to admins (who
         see it with `active: false`)."""
@@ -118,19 +129,19 @@ class ProductController(Controller):
 
     @put("/{product_id:str}", dependencies=ADMIN, conflict=DELETED)
     async def replace_product(self, service: ProductsService, admin: Identity,
-                              product_id: str, data: ProductUpdate) -> ProductRead:
+                              product_id: ProductId, data: ProductUpdate) -> ProductRead:
         """Admin: replace every editable field."""
         return await service.replace(_uuid(product_id), data)
 
     @patch("/{product_id:str}", dependencies=ADMIN, conflict=DELETED)
-    async def patch_product(self, service: ProductsService, admin: Identity, product_id: str,
+    async def patch_product(self, service: ProductsService, admin: Identity, product_id: ProductId,
                             data: ProductPartialUpdate) -> ProductRead:
         """Admin: change some fields."""
         return await service.patch(_uuid(product_id), data)
 
     @delete("/{product_id:str}", dependencies=ADMIN, status_code=204)
     async def delete_product(self, service: ProductsService, admin: Identity,
-                             product_id: str) -> None:
+                             product_id: ProductId) -> None:
         """Admin: soft delete (idempotent)."""
         await service.delete(_uuid(product_id))
 

@@ -25,7 +25,7 @@ from services.common.auth import Identity, provide_admin
 from services.common.dapr import Sidecar
 from services.common.errors import DomainError, InvalidInput, NotFound
 from services.common.names import MEDIA
-from services.products.schemas import ProductPartialUpdate, ProductRead
+from services.products.schemas import ProductId, ProductPartialUpdate, ProductRead
 from services.products.service import ProductsService
 
 MAX_BYTES = 1 << 20
@@ -81,7 +81,7 @@ def media_name(product_id: uuid.UUID, data: bytes) -> str:
 @put("/api/products/{product_id:str}/image", dependencies={"admin": Provide(provide_admin)},
      tags=["products"], request_max_body_size=MAX_BYTES + 1)
 async def upload_image(request: Request[Any, Any, Any], service: ProductsService,
-                       sidecar: Sidecar, admin: Identity, product_id: str) -> ProductRead:
+                       sidecar: Sidecar, admin: Identity, product_id: ProductId) -> ProductRead:
     """Admin: set the product's picture. The body is the picture (PNG, JPEG or WebP, 32 to
     6000 pixels a side, at most 1 MiB); it is re-encoded as WebP and served at `image_url`."""
     try:

@@ -4,19 +4,29 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 import msgspec
+from litestar.params import Parameter
+
+from services.common import money
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Description = Annotated[str, msgspec.Meta(max_length=5000)]
 Category = Annotated[str, msgspec.Meta(min_length=1, max_length=60)]
-ImageUrl = Annotated[str, msgspec.Meta(max_length=2000, pattern=r"^(https?://|/)\S+$")]
-# Money arrives as a string ("19.99") or a number; services.common.money parses it.
-PriceIn = str | int | float
+# No space or control character (spelled out: Python's \S and JSON Schema's differ).
+ImageUrl = Annotated[str, msgspec.Meta(max_length=2000, pattern=r"^(https?://|/)[^\x00-\x20\x7f]+$")]
+# Money arrives as a string ("19.99") or a number; services.common.money parses it and
+# documents what it takes.
+PriceIn = Annotated[str | int | float, msgspec.Meta(extra_json_schema={
+    "extra": {"one_of": money.AMOUNT_SCHEMA["oneOf"]}})]
 Stock = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
 
-SORTS: tuple[str, ...] = ("relevance", "price", "-price", "name", "newest")
+# A product in a path: a uuid (anything else is a 404, like a missing product).
+ProductId = Annotated[str, Parameter(schema_extra={"format": "uuid"},
+                                     description="The product's id (a uuid)")]
+Sort = Literal["relevance", "price", "-price", "name", "newest"]
+SORTS: tuple[str, ...] = get_args(Sort)
 
 
 class ProductUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -36,7 +46,9 @@ class ProductCreate(ProductUpdate, forbid_unknown_fields=True, kw_only=True):
 
 
 class ProductPartialUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """PATCH /api/products/{id}: only the fields present change."""
+    """PATCH /api/products/{id}: only the fields present change (at least one)."""
+
+    __schema_extra__: ClassVar[dict[str, Any]] = {"min_properties": 1}
 
     name: Name | msgspec.UnsetType = msgspec.UNSET
     price: PriceIn | msgspec.UnsetType = msgspec.UNSET

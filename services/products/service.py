@@ -116,14 +116,15 @@ def build_query(*, search: str | None, category: str | None, min_price: str | No
         errors.append({"field": "page", "message": "must be >= 1"})
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         errors.append({"field": "page_size", "message": f"must be between 1 and {MAX_PAGE_SIZE}"})
-    search = " ".join(search.split()) if search else None
+    # The lengths as sent, as the OpenAPI document states them (not after trimming).
     if search and len(search) > MAX_SEARCH:
         errors.append({"field": "search", "message": f"must be at most {MAX_SEARCH} characters"})
     if search and "\x00" in search:
         errors.append({"field": "search", "message": "must not contain NUL characters"})
-    category = category.strip() if category else None
+    search = " ".join(search.split()) if search else None
     if category and (len(category) > 60 or "\x00" in category):
         errors.append({"field": "category", "message": "is not a valid category"})
+    category = category.strip() if category else None
     if errors:
         raise InvalidQuery("; ".join(f"{e['field']}: {e['message']}" for e in errors),
                            errors=errors)
