@@ -40,6 +40,9 @@ BasketToken = Annotated[
               description="A guest basket's token (POST /api/basket/guest); ignored when a "
                           "bearer token is sent"),
 ]
+# A product in a path: a uuid (anything else is a 404, like a product not sold).
+ProductId = Annotated[str, Parameter(schema_extra={"format": "uuid"},
+                                     description="The product's id (a uuid)")]
 IdempotencyKey = Annotated[
     str,
     Parameter(header="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
@@ -95,7 +98,7 @@ async def clear_basket(baskets: Baskets, owner: Owner) -> BasketRead:
 
 
 @put("/items/{product_id:str}", conflict=LIMITS)
-async def set_line(baskets: Baskets, owner: Owner, product_id: str,
+async def set_line(baskets: Baskets, owner: Owner, product_id: ProductId,
                    data: LineSet) -> BasketRead:
     """Set a line's quantity (0 removes it). 404 for an unknown product, 409 for one no
     longer sold or past a limit (99 per line, 50 lines, 500 units)."""
@@ -103,7 +106,7 @@ async def set_line(baskets: Baskets, owner: Owner, product_id: str,
 
 
 @post("/items/{product_id:str}/add", status_code=200, conflict=LIMITS)
-async def add_units(baskets: Baskets, owner: Owner, product_id: str,
+async def add_units(baskets: Baskets, owner: Owner, product_id: ProductId,
                     data: LineAdd) -> BasketRead:
     """Add units to a line (atomic: concurrent adds all count). Body `{"quantity": n}`,
     1 by default (`{}`)."""
@@ -111,7 +114,7 @@ async def add_units(baskets: Baskets, owner: Owner, product_id: str,
 
 
 @delete("/items/{product_id:str}", status_code=200, conflict=LIMITS)
-async def remove_line(baskets: Baskets, owner: Owner, product_id: str) -> BasketRead:
+async def remove_line(baskets: Baskets, owner: Owner, product_id: ProductId) -> BasketRead:
     """Remove a line (removing a line that is not there changes nothing)."""
     return await baskets.remove(owner, _product_id(product_id))
 

@@ -22,10 +22,11 @@ reservations, an order the workflow moves on its own).
 
 from __future__ import annotations
 
+import re
 import uuid
 import weakref
 from contextvars import ContextVar
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -125,17 +126,27 @@ class AuditPage(msgspec.Struct, kw_only=True):
     page_size: int
 
 
+# What `from` and `to` accept, as documented: an RFC 3339 date, or a date-time with its offset.
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+TIME_SCHEMA = {"anyOf": [{"type": "string", "format": "date"},
+                         {"type": "string", "format": "date-time"}]}
+
+
 def _parse_time(field: str, raw: str | None) -> datetime | None:
-    if not raw:
+    if raw is None:
         return None
     try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        if _DAY.fullmatch(raw):
+            return datetime.combine(date.fromisoformat(raw), time(), UTC)
+        if not _INSTANT.fullmatch(raw):
+            raise ValueError(raw)
+        value = datetime.fromisoformat(raw.upper().replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidInput(f"{field}: not an ISO 8601 date or time",
-                           errors=[{"field": field, "message": "not an ISO 8601 date or time"}]
+        raise InvalidInput(f"{field}: not an RFC 3339 date or date-time",
+                           errors=[{"field": field,
+                                    "message": "not an RFC 3339 date or date-time"}]
                            ) from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
     return value
 
 
@@ -190,10 +201,12 @@ def audit_route(service: str) -> Any:
             max_length=60, pattern=r"^[a-z_.]+$",
             description="An action (product.update) or a prefix (product.)")] = None,
         entity_id: Annotated[str | None, Parameter(max_length=200)] = None,
-        from_: Annotated[str | None, Parameter(query="from", max_length=40,
-                                               description="From (inclusive), ISO 8601")] = None,
-        to: Annotated[str | None, Parameter(max_length=40,
-                                            description="Until (exclusive), ISO 8601")] = None,
+        from_: Annotated[str | None, Parameter(
+            query="from", max_length=40, schema_extra=TIME_SCHEMA,
+            description="From (inclusive): a date (UTC) or a date-time with offset")] = None,
+        to: Annotated[str | None, Parameter(
+            max_length=40, schema_extra=TIME_SCHEMA,
+            description="Until (exclusive): a date (UTC) or a date-time with offset")] = None,
         page: Annotated[int, Parameter(ge=1, le=100_000)] = 1,
         page_size: Annotated[int, Parameter(ge=1, le=100)] = 20,
     ) -> AuditPage:

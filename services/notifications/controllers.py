@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 from litestar import Controller, get, patch
 from litestar.di import Provide
@@ -17,6 +17,7 @@ from services.notifications.schemas import (
     NotificationPage,
     NotificationRead,
     NotificationUpdate,
+    Status,
 )
 from services.notifications.service import NotificationsService
 
@@ -34,7 +35,7 @@ class NotificationController(Controller):
         page: int = Parameter(default=1, ge=1, le=100_000),
         page_size: int = Parameter(default=20, ge=1, le=100),
         order_id: uuid.UUID | None = None,
-        status: str | None = Parameter(default=None, description="pending, sent or failed"),
+        status: Annotated[Status | None, Parameter(description="pending, sent or failed")] = None,
         unread: bool | None = None,
     ) -> NotificationPage:
         """Newest first, paginated; filters by order, status and read state."""

@@ -20,10 +20,12 @@ ADMIN = {"admin": Provide(provide_admin)}
 @get("/api/orders/stats", dependencies=ADMIN, tags=["orders"])
 async def order_stats(
     db: asyncpg.Pool, admin: Identity,
-    from_: Annotated[str | None, Parameter(query="from", max_length=10,
-                                           description="First day (YYYY-MM-DD, UTC)")] = None,
-    to: Annotated[str | None, Parameter(max_length=10,
-                                        description="Last day, included (default today)")] = None,
+    from_: Annotated[str | None, Parameter(
+        query="from", schema_extra={"format": "date"},
+        description="First day (YYYY-MM-DD, UTC); at most 366 days before `to`")] = None,
+    to: Annotated[str | None, Parameter(
+        schema_extra={"format": "date"},
+        description="Last day, included (default today)")] = None,
 ) -> stats.OrderStats:
     """Admin: orders and revenue per day, orders by status and cancellation reasons over a
     period (default: the last 30 days)."""

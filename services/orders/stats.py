@@ -8,6 +8,7 @@ placed.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -18,6 +19,7 @@ import msgspec
 from services.common.errors import InvalidInput
 from services.common.money import fmt
 
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 MAX_DAYS = 366
 DEFAULT_DAYS = 30
 STATUSES = ("pending", "processing", "shipped", "delivered", "cancelled")
@@ -49,9 +51,11 @@ class OrderStats(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _date(field: str, raw: str | None) -> date | None:
-    if not raw:
+    if raw is None:
         return None
     try:
+        if not _DAY.fullmatch(raw):  # RFC 3339's full-date, as documented (not 20240101)
+            raise ValueError(raw)
         return date.fromisoformat(raw)
     except ValueError:
         raise InvalidInput(f"{field}: not a date (YYYY-MM-DD)",

@@ -17,12 +17,20 @@ Password = Annotated[str, msgspec.Meta(min_length=MIN_LENGTH, max_length=MAX_LEN
                                        description="8 to 128 characters")]
 # Login takes any string up to the maximum so a wrong guess never reveals the rules.
 LoginPassword = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_LENGTH)]
-Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-
-# Deliberately simple: one @, no spaces, a dot in the domain. Deliverability is the
-# mail server's question, not a regular expression's.
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
+# Deliberately simple: one @, no spaces, a dot in the domain, surrounding spaces ignored.
+# Deliverability is the mail server's question, not a regular expression's. The OpenAPI
+# document carries the same pattern; "space" is spelled out as the characters Python's
+# str.strip() removes, because Python's \s and a JSON Schema (ECMA) \s differ.
+_WS = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+EMAIL_PATTERN = (rf"^[{_WS}]*[^@\x00{_WS}]{{1,64}}@[^@\x00{_WS}.]+(\.[^@\x00{_WS}.]+)+"
+                 rf"[{_WS}]*$")
+_EMAIL = re.compile(EMAIL_PATTERN)
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254,
+                                    extra_json_schema={"extra": {"pattern": EMAIL_PATTERN}})]
+# A name has something besides spaces, and no NUL (no text column holds one).
+NAME_PATTERN = rf"^[^\x00]*[^\x00{_WS}][^\x00]*$"
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100,
+                                   extra_json_schema={"extra": {"pattern": NAME_PATTERN}})]
 
 
 def normalise_email(raw: str) -> str:
@@ -31,7 +39,7 @@ def normalise_email(raw: str) -> str:
 
 def valid_email(raw: str) -> str:
     email = normalise_email(raw)
-    if not _EMAIL.fullmatch(email):
+    if not _EMAIL.fullmatch(raw):
         raise InvalidInput("email: not a valid e-mail address",
                            errors=[{"field": "email", "message": "not a valid e-mail address"}])
     return email
@@ -59,7 +67,9 @@ class SessionCreate(msgspec.Struct, forbid_unknown_fields=True):
 class SessionUpdate(msgspec.Struct, forbid_unknown_fields=True):
     """POST /refresh (rotate) and /logout (end): the refresh token naming the session."""
 
-    refresh_token: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    # The shape services.users.security.tokens.new_refresh_token gives ("rt_" + base64url).
+    refresh_token: Annotated[str, msgspec.Meta(min_length=1, max_length=200,
+                                               pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 class ProfileUpdate(msgspec.Struct, forbid_unknown_fields=True):

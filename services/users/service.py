@@ -212,7 +212,7 @@ class UsersService:
         unknown addresses too. The e-mail goes out after the answer (a background task),
         so its time does not tell either."""
         s = self.settings
-        email = normalise_email(email)
+        email = valid_email(email)  # a malformed address is a 422, known or not
         await self.resets.take([
             Limit(throttle_key("reset:ip", client_ip), s.password_resets_per_ip,
                   s.rate_window_seconds),
