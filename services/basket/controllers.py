@@ -28,6 +28,7 @@ from services.basket.schemas import (
     MergeRequest,
 )
 from services.basket.service import Baskets, Owner
+from services.common.app import link
 from services.common.auth import Identity, identity_from_headers, provide_identity
 from services.common.contracts.orders import OrderRead
 from services.common.errors import PROBLEM_JSON, NotFound, Unauthorized
@@ -76,7 +77,9 @@ def _product_id(raw: str) -> uuid.UUID:
         raise NotFound(f"No product with id {raw!r}") from None
 
 
-@post("/guest", status_code=201)
+@post("/guest", status_code=201, links={
+    "GetBasket": link("GET", "/api/basket", "Read it",
+                      **{"header.x-basket-token": "$response.body#/token"})})
 async def create_guest(baskets: Baskets) -> GuestCreated:
     """A new, empty guest basket and its token (256 random bits): send the token back in
     `X-Basket-Token`. It lives 7 days after its last change."""
@@ -97,7 +100,10 @@ async def clear_basket(baskets: Baskets, owner: Owner) -> BasketRead:
     return await baskets.clear(owner)
 
 
-@put("/items/{product_id:str}", conflict=LIMITS)
+@put("/items/{product_id:str}", conflict=LIMITS, links={
+    "GetBasket": link("GET", "/api/basket", "Read the basket"),
+    "RemoveLine": link("DELETE", "/api/basket/items/{product_id}", "Take the line out",
+                       product_id="$request.path.product_id")})
 async def set_line(baskets: Baskets, owner: Owner, product_id: ProductId,
                    data: LineSet) -> BasketRead:
     """Set a line's quantity (0 removes it). 404 for an unknown product, 409 for one no

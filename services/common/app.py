@@ -267,6 +267,27 @@ def _problem_response(description: str) -> Any:
             schema=Reference(ref=f"#/components/schemas/{PROBLEM_SCHEMA}"))})
 
 
+def link(method: str, path: str, description: str, *, body: Any = None,
+         **parameters: str) -> Any:
+    """An OpenAPI link to the public operation `method path` (an `operationRef` into the
+    gateway's merged document, which keeps the public paths; operation ids are renamed
+    there), filling its parameters (and body) from this answer."""
+    from litestar.openapi.spec import Link
+
+    pointer = path.replace("~", "~0").replace("/", "~1").replace("{", "%7B").replace("}", "%7D")
+    return Link(operation_ref=f"#/paths/{pointer}/{method.lower()}", description=description,
+                parameters=parameters or None, request_body=body)
+
+
+def _raw_body(media_types: Sequence[str], max_bytes: int | None) -> Any:
+    from litestar.openapi.spec import OpenAPIMediaType, RequestBody, Schema
+
+    binary = Schema(type=OpenAPIType.STRING, format="binary",  # type: ignore[arg-type]
+                    max_length=max_bytes)
+    return RequestBody(required=True, content={
+        media: OpenAPIMediaType(schema=binary) for media in media_types})
+
+
 def _providers_used(handler: Any) -> set[Any]:
     """The dependency callables a handler uses, directly or through other dependencies."""
     deps = handler.resolve_dependencies()
@@ -311,6 +332,18 @@ def _document_errors_and_security(app: Litestar) -> None:
             responses["400"] = _problem_response("Bad request (problem details)")
             responses.setdefault("404", _problem_response("Not found"))
             responses.setdefault("422", _problem_response("Invalid input, with field errors"))
+            # A handler whose answer names other operations' input says so:
+            # `@post(..., links={"GetProduct": link("GET", "/api/products/{product_id}",
+            # product_id="$response.body#/id")})` (OpenAPI links, for clients and for the
+            # stateful schema test).
+            if links := handler.opt.get("links"):
+                success = responses.get(str(handler.status_code))
+                if success is not None:
+                    success.links = links
+            # A handler that reads its body itself names the media types it takes:
+            # `@put(..., raw_body=("image/png", ...), raw_body_max=<bytes>)`.
+            if media_types := handler.opt.get("raw_body"):
+                op.request_body = _raw_body(media_types, handler.opt.get("raw_body_max"))
             if op.request_body is not None:
                 responses.setdefault("415", _problem_response(
                     "Unsupported media type (the body must be application/json)"))

@@ -9,7 +9,7 @@ from typing import Any
 from litestar import Controller, get, post, put
 from litestar.di import Provide
 
-from services.common.app import provide_service
+from services.common.app import link, provide_service
 from services.common.auth import Identity, provide_admin
 from services.common.contracts import internal
 from services.common.contracts.internal import ReservationCreate, ReservationRead
@@ -31,7 +31,9 @@ class InventoryController(Controller):
         """Stock of one product: on_hand, reserved and available (404 if it has none)."""
         return await service.get_stock(product_id)
 
-    @put("/{product_id:uuid}", dependencies={"admin": Provide(provide_admin)})
+    @put("/{product_id:uuid}", dependencies={"admin": Provide(provide_admin)}, links={
+        "GetStock": link("GET", "/api/inventory/{product_id}", "Read it back",
+                         product_id="$request.path.product_id")})
     async def set_stock(self, product_id: uuid.UUID, data: StockUpdate,
                         service: InventoryService, admin: Identity) -> StockRead:
         """Admin: set on_hand (409 below the units reserved for open orders)."""

@@ -10,7 +10,7 @@ from litestar import Controller, Response, get, patch, post
 from litestar.di import Provide
 from litestar.params import Parameter
 
-from services.common.app import provide_service
+from services.common.app import link, provide_service
 from services.common.auth import Identity, provide_identity
 from services.common.contracts.orders import ORDERS_PATH
 from services.common.errors import InvalidInput
@@ -32,7 +32,12 @@ class OrderController(Controller):
     dependencies = {"identity": Provide(provide_identity),
                     "service": provide_service(OrdersService)}
 
-    @post("/", status_code=201)
+    @post("/", status_code=201, links={
+        "GetOrder": link("GET", "/api/orders/{order_id}", "Read it",
+                         order_id="$response.body#/id"),
+        "ChangeStatus": link("PATCH", "/api/orders/{order_id}/status",
+                             "Cancel it (the owner) or move it on (admins)",
+                             order_id="$response.body#/id")})
     async def create(self, data: OrderCreate, identity: Identity, service: OrdersService,
                      idempotency_key: IdempotencyKey = None) -> Response[OrderRead]:
         """Place an order. Prices and totals come from the catalog, never from the client.

@@ -14,7 +14,7 @@ from litestar.params import Parameter
 from litestar.response import Response
 
 from services.common import money
-from services.common.app import provide_service
+from services.common.app import link, provide_service
 from services.common.auth import Identity, identity_from_headers, provide_admin
 from services.common.contracts.internal import ProductBatchRead, ProductBatchRequest
 from services.common.errors import NotFound
@@ -52,6 +52,27 @@ def _cached(found: Cached) -> Response[bytes]:
         headers[HEADER_CACHE_VERSION] = f"{VERSION_KEY}={found.version}"
     assert found.body is not None
     return Response(found.body, media_type=JSON, headers=headers)
+
+
+# What a client does next with a product it created (OpenAPI links).
+_ID = "$response.body#/id"
+_ITEM = "/api/products/{product_id}"
+CREATED_LINKS = {
+    "GetProduct": link("GET", _ITEM, "Read it", product_id=_ID),
+    "ReplaceProduct": link("PUT", _ITEM, "Replace it", product_id=_ID),
+    "PatchProduct": link("PATCH", _ITEM, "Change some fields", product_id=_ID),
+    "DeleteProduct": link("DELETE", _ITEM, "Delete it", product_id=_ID),
+    "GetStock": link("GET", "/api/inventory/{product_id}", "Its stock", product_id=_ID),
+    "SetStock": link("PUT", "/api/inventory/{product_id}", "Set its stock", product_id=_ID),
+    "PutInBasket": link("PUT", "/api/basket/items/{product_id}", "Put it in a basket",
+                        product_id=_ID),
+    "AddToBasket": link("POST", "/api/basket/items/{product_id}/add", "Add units of it",
+                        product_id=_ID),
+    "OrderIt": link("POST", "/api/orders", "Order one", body={
+        "items": [{"product_id": _ID, "quantity": 1}],
+        "shipping_address": {"name": "Ada Lovelace", "line1": "1 Analytical Way",
+                             "city": "London", "postal_code": "N1 1AA", "country": "GB"}}),
+}
 
 
 class _Active(msgspec.Struct):
@@ -118,7 +139,7 @@ class ProductController(Controller):
                 raise NotFound(f"No product with id {product_id}")
         return _cached(found)
 
-    @post("/", dependencies=ADMIN)
+    @post("/", dependencies=ADMIN, links=CREATED_LINKS)
     async def create_product(self, service: ProductsService, admin: Identity,
                              data: ProductCreate) -> Response[ProductRead]:
         """Admin: create a product; `stock` (optional) sets its on-hand quantity in

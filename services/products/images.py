@@ -51,7 +51,8 @@ def reencode(body: bytes, content_type: str) -> bytes:
     if expected is None:
         raise UnsupportedMediaType("Send the picture as image/png, image/jpeg or image/webp")
     if not body:
-        raise InvalidInput("The body is empty: send the picture itself")
+        raise InvalidInput("The body is empty: send the picture itself",
+                           errors=[{"field": "body", "message": "empty"}])
     if len(body) > MAX_BYTES:
         raise PayloadTooLarge(f"Pictures are limited to {MAX_BYTES} bytes")
     try:
@@ -62,12 +63,15 @@ def reencode(body: bytes, content_type: str) -> bytes:
                 width, height = img.size
                 if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
                     raise InvalidInput(f"The picture must be {MIN_SIDE} to {MAX_SIDE} pixels "
-                                       f"wide and high (it is {width}x{height})")
+                                       f"wide and high (it is {width}x{height})",
+                                       errors=[{"field": "body", "message": "size"}])
                 img.load()
                 rgb = img.convert("RGBA" if "A" in img.getbands() else "RGB")
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
             Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InvalidInput(f"The body is not a valid {expected} picture") from exc
+        raise InvalidInput(f"The body is not a valid {expected} picture",
+                           errors=[{"field": "body", "message": f"not a {expected} picture"}]
+                           ) from exc
     rgb.thumbnail((OUT_SIDE, OUT_SIDE))
     out = io.BytesIO()
     rgb.save(out, "WEBP", quality=QUALITY, method=4)
@@ -79,7 +83,8 @@ def media_name(product_id: uuid.UUID, data: bytes) -> str:
 
 
 @put("/api/products/{product_id:str}/image", dependencies={"admin": Provide(provide_admin)},
-     tags=["products"], request_max_body_size=MAX_BYTES + 1)
+     tags=["products"], request_max_body_size=MAX_BYTES + 1, raw_body=tuple(ACCEPTED),
+     raw_body_max=MAX_BYTES)
 async def upload_image(request: Request[Any, Any, Any], service: ProductsService,
                        sidecar: Sidecar, admin: Identity, product_id: ProductId) -> ProductRead:
     """Admin: set the product's picture. The body is the picture (PNG, JPEG or WebP, 32 to

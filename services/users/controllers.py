@@ -10,7 +10,7 @@ from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
 from litestar.params import Parameter
 
-from services.common.app import provide_service
+from services.common.app import link, provide_service
 from services.common.auth import Identity, Role, provide_admin, provide_identity
 from services.common.contracts.internal import JwkSet
 from services.common.errors import DomainError
@@ -26,6 +26,18 @@ from services.users.schemas import (
     UserRoleUpdate,
 )
 from services.users.service import UsersService
+
+# What a client does with a session (OpenAPI links): the access token reads the profile,
+# the refresh token rotates or ends the session.
+_BEARER = "Bearer {$response.body#/token}"
+SESSION_LINKS = {
+    "GetProfile": link("GET", "/api/users/profile", "The account",
+                       **{"header.Authorization": _BEARER}),
+    "Refresh": link("POST", "/api/users/refresh", "Rotate the refresh token",
+                    body={"refresh_token": "$response.body#/refresh_token"}),
+    "Logout": link("POST", "/api/users/logout", "End the session",
+                   body={"refresh_token": "$response.body#/refresh_token"}),
+}
 
 
 class UnsupportedMediaType(DomainError):
@@ -56,19 +68,20 @@ class UsersController(Controller):
         "admin": Provide(provide_admin),
     }
 
-    @post("/register", status_code=201, conflict="An account with this e-mail already exists")
+    @post("/register", status_code=201, conflict="An account with this e-mail already exists",
+          links=SESSION_LINKS)
     async def register(self, data: UserCreate, service: UsersService,
                        client_ip: str) -> SessionRead:
         """Create a customer account; answers the user with an access and a refresh token."""
         return await service.register(data, client_ip)
 
-    @post("/login", status_code=200)
+    @post("/login", status_code=200, links=SESSION_LINKS)
     async def login(self, data: SessionCreate, service: UsersService,
                     client_ip: str) -> SessionRead:
         """Exchange e-mail and password for tokens; 401 on bad credentials, 429 when limited."""
         return await service.login(data, client_ip)
 
-    @post("/refresh", status_code=200)
+    @post("/refresh", status_code=200, links=SESSION_LINKS)
     async def refresh(self, data: SessionUpdate, service: UsersService) -> SessionRead:
         """Rotate a refresh token: the old one stops working, reusing it ends the session."""
         return await service.refresh(data.refresh_token)
