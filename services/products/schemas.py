@@ -9,11 +9,13 @@ from typing import Annotated, Any, ClassVar, Literal, get_args
 import msgspec
 from litestar.params import Parameter
 
-from services.common import money
+from services.common import money, text
 
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+# A name and a category have something besides spaces (the service strips them).
+_NOT_BLANK = {"extra": {"pattern": text.NOT_BLANK}}
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, extra_json_schema=_NOT_BLANK)]
 Description = Annotated[str, msgspec.Meta(max_length=5000)]
-Category = Annotated[str, msgspec.Meta(min_length=1, max_length=60)]
+Category = Annotated[str, msgspec.Meta(min_length=1, max_length=60, extra_json_schema=_NOT_BLANK)]
 # No space or control character (spelled out: Python's \S and JSON Schema's differ).
 ImageUrl = Annotated[str, msgspec.Meta(max_length=2000, pattern=r"^(https?://|/)[^\x00-\x20\x7f]+$")]
 # Money arrives as a string ("19.99") or a number; services.common.money parses it and

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from services.common import text
 from services.common.errors import InvalidInput
 from services.users.security.passwords import MAX_LENGTH, MIN_LENGTH
 
@@ -19,18 +20,16 @@ Password = Annotated[str, msgspec.Meta(min_length=MIN_LENGTH, max_length=MAX_LEN
 LoginPassword = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_LENGTH)]
 # Deliberately simple: one @, no spaces, a dot in the domain, surrounding spaces ignored.
 # Deliverability is the mail server's question, not a regular expression's. The OpenAPI
-# document carries the same pattern; "space" is spelled out as the characters Python's
-# str.strip() removes, because Python's \s and a JSON Schema (ECMA) \s differ.
-_WS = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-EMAIL_PATTERN = (rf"^[{_WS}]*[^@\x00{_WS}]{{1,64}}@[^@\x00{_WS}.]+(\.[^@\x00{_WS}.]+)+"
-                 rf"[{_WS}]*$")
+# document carries the same pattern (spaces spelled out: services.common.text).
+_WS = text.WHITESPACE
+# No control character either: the address travels in headers (x-user-email) and e-mails.
+_NOT = rf"@\x00-\x1f\x7f-\x9f{_WS}"
+EMAIL_PATTERN = rf"^[{_WS}]*[^{_NOT}]{{1,64}}@[^{_NOT}.]+(\.[^{_NOT}.]+)+[{_WS}]*$"
 _EMAIL = re.compile(EMAIL_PATTERN)
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254,
                                     extra_json_schema={"extra": {"pattern": EMAIL_PATTERN}})]
-# A name has something besides spaces, and no NUL (no text column holds one).
-NAME_PATTERN = rf"^[^\x00]*[^\x00{_WS}][^\x00]*$"
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100,
-                                   extra_json_schema={"extra": {"pattern": NAME_PATTERN}})]
+                                   extra_json_schema={"extra": {"pattern": text.NOT_BLANK}})]
 
 
 def normalise_email(raw: str) -> str:
