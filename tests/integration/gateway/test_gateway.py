@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.clients import client_from, new_address
-from tests.conftest import ROOT, is_problem, sidecar_url, wait_for_line
+from tests.conftest import ROOT, Customer, is_problem, sidecar_url, wait_for_line
 
 BACKENDS = ("users", "products", "orders", "payments", "inventory", "notifications")
 LOGS = ROOT / ".local" / "logs"
@@ -154,6 +154,52 @@ async def test_paths_daprd_would_refuse_or_resolve_are_400(raw: str) -> None:
     # 400 from the gateway's check; literal dots may already be refused by the router (404):
     # either way the request is not forwarded to the service
     assert is_problem(r)["status"] in ((400, 404) if "/../" in raw else (400,))
+
+
+async def test_a_method_the_route_lacks_is_405_naming_the_methods_it_has(
+        gateway: httpx.AsyncClient) -> None:
+    r = await gateway.request("DELETE", "/api/users/profile")
+    is_problem(r, 405)
+    assert set(r.headers["allow"].replace(" ", "").split(",")) == {"GET", "OPTIONS", "PATCH"}
+    r = await gateway.post("/api")
+    is_problem(r, 405)
+    assert r.headers["allow"] == "GET"
+
+
+async def test_options_lists_every_method_of_a_path_with_two_handler_groups(
+        gateway: httpx.AsyncClient) -> None:
+    """GET and PATCH /api/users/profile come from two functions; Litestar (2.25) answered
+    OPTIONS with the first group's methods only."""
+    r = await gateway.options("/api/users/profile")
+    assert r.status_code == 204
+    assert set(r.headers["allow"].replace(" ", "").split(",")) == {"GET", "OPTIONS", "PATCH"}
+
+
+async def test_a_method_daprd_does_not_know_is_405_not_a_post(
+        gateway: httpx.AsyncClient) -> None:
+    """daprd sends an unknown method as a POST: QUERY /api/basket/guest made a basket."""
+    r = await gateway.request("QUERY", "/api/basket/guest")
+    is_problem(r, 405)
+    assert "POST" in r.headers["allow"]
+
+
+async def test_a_control_character_in_a_forwarded_header_is_400(
+        gateway: httpx.AsyncClient) -> None:
+    """It was a 500: the gateway's client refuses to send such a header on."""
+    async with httpx.AsyncClient() as c:
+        request = c.build_request("GET", "http://127.0.0.1:8080/api/products")
+        request.headers["authorization"] = "Bearer a\x0bb"
+        r = await c.send(request)
+    assert "control character" in is_problem(r, 400)["detail"]
+
+
+async def test_checkout_without_its_idempotency_key_is_400(
+        gateway: httpx.AsyncClient, customer: Customer) -> None:
+    """The key is required; the gateway's own key for retried POSTs must not stand in."""
+    r = await gateway.post("/api/basket/checkout", headers=customer.headers, json={
+        "shipping_address": {"name": "A", "line1": "1 Road", "city": "C",
+                             "postal_code": "1", "country": "GB"}})
+    assert "idempotency" in is_problem(r, 400)["detail"].lower()
 
 
 async def test_a_big_body_is_413(gateway: httpx.AsyncClient) -> None:
