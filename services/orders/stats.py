@@ -68,7 +68,11 @@ def period(raw_from: str | None, raw_to: str | None, *, today: date | None = Non
     """The validated period; by default the last 30 days up to today (UTC)."""
     today = today or datetime.now(UTC).date()
     end = _date("to", raw_to) or today
-    start = _date("from", raw_from) or end - timedelta(days=DEFAULT_DAYS - 1)
+    if end == date.max:  # the query runs to the day after `to`
+        raise InvalidInput("to: must be before 9999-12-31",
+                           errors=[{"field": "to", "message": "must be before 9999-12-31"}])
+    start = _date("from", raw_from) or (
+        end - timedelta(days=DEFAULT_DAYS - 1) if end.toordinal() >= DEFAULT_DAYS else date.min)
     if start > end:
         raise InvalidInput("from: must not be after to",
                            errors=[{"field": "from", "message": "must not be after to"}])
