@@ -60,6 +60,7 @@ RATE_LIMITED = _problem("Too many requests from this client (gateway rate limit)
                     "schema": {"type": "integer"}}})
 UNAVAILABLE = _problem("The service behind the gateway is unavailable")
 TOO_LARGE = _problem("The body is larger than the gateway takes (1 MiB)")
+URI_TOO_LONG = _problem("The path and query are longer than the gateway takes (6 KiB)")
 # The Problem schema and bearer scheme every service documents (services.common.app).
 _SHARED = openapi_components().to_schema()
 PROBLEM = _SHARED["schemas"][PROBLEM_SCHEMA]
@@ -155,6 +156,7 @@ def public_part(service: str, doc: dict[str, Any]) -> tuple[dict[str, Any], dict
             responses.setdefault("401", _problem("Invalid or expired bearer token"))
             if "requestBody" in op:
                 responses.setdefault("413", TOO_LARGE)
+            responses.setdefault("414", URI_TOO_LONG)
             responses.setdefault("429", RATE_LIMITED)
             responses.setdefault("503", UNAVAILABLE)
         paths[path] = item

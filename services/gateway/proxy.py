@@ -57,6 +57,11 @@ from services.gateway.ratelimit import RateLimiter
 log = structlog.get_logger(__name__)
 
 MAX_BODY = 1 << 20  # 1 MiB: no public request needs more.
+# daprd reads a request's line and headers into 8 KiB (its default 4 KiB read buffer plus
+# Go's 4 KiB allowance) and answers a longer one with a bare 431: the URL gets 6 KiB of it,
+# the headers the gateway sends the rest. Every documented query fits (at most 600
+# characters, 7 KiB only if each were a 4-byte character, percent-encoded).
+MAX_URL = 6 << 10
 # Request headers passed on to the service (identity headers are added by the gateway).
 FORWARD_REQUEST = frozenset({
     b"content-type", b"accept", b"authorization", b"idempotency-key", b"x-request-id",
@@ -123,6 +128,10 @@ class BadPath(BadRequest):
 
 class MethodNotAllowed(DomainError):
     status, title = 405, "Method not allowed"
+
+
+class UriTooLong(DomainError):
+    status, title = 414, "URI too long"
 
 
 class UnsupportedMediaType(DomainError):
@@ -223,6 +232,8 @@ class Proxy:
         check_path(path)
         sidecar: Sidecar = state.sidecar
         query = scope.get("query_string", b"")
+        if len(path) + len(query) > MAX_URL:
+            raise UriTooLong(f"The path and query are limited to {MAX_URL} bytes")
         edge: EdgeCache = state.edgecache
         cache_key: str | None = None
         if method == "GET" and edge.enabled:

@@ -21,19 +21,23 @@ ensure_resource_availability, ignored_auth, object_level_authorization). `max_re
 is the one left off: it takes a limit, and a latency bound on a two-core machine shared with
 other work measures the machine, not the API (latency has its own benches, bench/README.md).
 
-Sizes: the suite runs FUZZ_EXAMPLES (default 100) derandomized cases per operation and
-FUZZ_SCENARIOS stateful scenarios; `scripts/fuzz.sh` runs the same test with fresh
-randomness (FUZZ_RANDOM=1) and larger numbers. Each run prints how many cases each operation
-got and what the state machine did.
+Sizes: the suite runs FUZZ_EXAMPLES (default 30) derandomized generated cases per operation
+and FUZZ_SCENARIOS (default 50) stateful scenarios, about 2 minutes; at 100 and 100 the run
+takes 4.5 to 5 minutes, more than the suite's share, so `scripts/fuzz.sh` runs the large
+one (100 per operation, 200 scenarios, fresh randomness; bench/README.md). Each run prints
+the cases per operation and what the state machine did. FUZZ_OPERATIONS (a regular
+expression on "METHOD /path") limits the per-operation run.
 
-Authentication: operations that need the admin (the catalog's and inventory's writes, and
-the admin's reads) run with the admin's token, everything else with a fresh customer's, so
-the fuzzer cannot rename the admin, change roles or delete the seeded catalog (a product is
-deleted only when the state machine created it). `ignored_auth` repeats each authenticated
+Authentication: the admin's operations (the catalog's and inventory's writes, the audit
+trails, stats and dead letters, the user list) run with the admin's token, everything else
+with a fresh customer's, so the fuzzer cannot rename the admin or change roles; a product id
+it draws names nothing, so it deletes only products it created (through the links), and
+the products it created are deleted at the end. `ignored_auth` repeats each authenticated
 success without a token and with a wrong one.
 
-A check is set aside only where it is wrong about the case, by name, in EXPECTED below,
-with the reason.
+No check is turned off for an operation. One is narrowed: positive_data_acceptance lets a
+refusal of schema-valid input pass only where SEMANTIC_REFUSALS names the operation, the
+status, the fields of the problem and the rule OpenAPI cannot state.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ import collections
 import os
 import re
 import time
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import hypothesis
@@ -59,8 +64,9 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.conftest import stack
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
-SCENARIOS = int(os.environ.get("FUZZ_SCENARIOS", "100"))
+# The suite's sizes (about 2 minutes here); scripts/fuzz.sh sets larger ones.
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
+SCENARIOS = int(os.environ.get("FUZZ_SCENARIOS", "50"))
 RANDOM = os.environ.get("FUZZ_RANDOM") == "1"
 # A regular expression on "METHOD /path" to fuzz only some operations (reproducing one).
 ONLY = re.compile(os.environ.get("FUZZ_OPERATIONS", ".*"))
@@ -160,6 +166,10 @@ def api_schema(platform: dict[str, str]) -> Any:
         # The test sends real tokens (below); ignored_auth tries each operation without one
         # and with a wrong one, so a generated Authorization header would only waste cases.
         with_security_parameters=False)
+    # A negative case longer than the gateway's URL limit is refused with 414 URI Too Long,
+    # a rejection schemathesis' default list of refusing statuses does not name.
+    rejection = schema.config.checks.negative_data_rejection
+    rejection.expected_statuses = [*rejection.expected_statuses, "414"]
     return schema
 
 
@@ -169,6 +179,11 @@ class Auth:
     def __init__(self, admin: dict[str, str], customer: dict[str, str]) -> None:
         self.admin = admin
         self.customer = customer
+        self.created_products: list[str] = []
+
+    def note(self, case: Case, response: Any) -> None:
+        if case.operation.label == "POST /api/products" and response.status_code == 201:
+            self.created_products.append(response.json()["id"])
 
     def headers(self, case: Case) -> dict[str, str]:
         if any(k.lower() == "authorization" for k in case.headers or {}):
@@ -179,16 +194,25 @@ class Auth:
 
 
 @pytest.fixture(scope="session")
-def auth(admin_headers: dict[str, str], customer_headers: dict[str, str]) -> Auth:
-    return Auth(admin_headers, customer_headers)
+def auth(admin_headers: dict[str, str], customer_headers: dict[str, str]) -> Iterator[Auth]:
+    auth = Auth(admin_headers, customer_headers)
+    yield auth
+    # The products the run created leave the shop (soft delete), like tidy_catalog's.
+    with requests.Session() as http:
+        for product_id in auth.created_products:
+            http.delete(f"{stack.GATEWAY_URL}/api/products/{product_id}", headers=admin_headers,
+                        timeout=30)
 
 
 def _fuzz(operation: Any, http: requests.Session, auth: Auth,
           counts: collections.Counter[str], findings: Findings) -> None:
     def run(case: Case) -> None:
         counts[operation.label] += 1
-        findings.check(case, lambda: case.call_and_validate(
-            session=http, headers=auth.headers(case), **CHECK_OVERRIDES))
+        def call() -> None:
+            auth.note(case, case.call_and_validate(
+                session=http, headers=auth.headers(case), **CHECK_OVERRIDES))
+
+        findings.check(case, call)
 
     feedback = FeedbackSources(
         constants_value_source=make_constants_value_source(operation.schema))
@@ -233,14 +257,23 @@ def test_stateful_sequences_follow_the_links(api_schema: Any, auth: Auth) -> Non
     steps: collections.Counter[str] = collections.Counter()
     findings = Findings()
     scenarios = suites = 0
+    # Calls on a product this run created: the links at work (a drawn id names nothing).
+    linked: collections.Counter[str] = collections.Counter()
 
     class Machine(api_schema.as_state_machine()):  # type: ignore[misc]
         def setup(self) -> None:
             nonlocal scenarios
             scenarios += 1
 
+        def after_call(self, response: Any, case: Case) -> None:
+            super().after_call(response, case)
+            auth.note(case, response)
+
         def get_call_kwargs(self, case: Case) -> dict[str, Any]:
             steps[case.operation.label] += 1
+            if set(map(str, (case.path_parameters or {}).values())) & set(
+                    auth.created_products):
+                linked[case.operation.label] += 1
             return {"session": http, "headers": auth.headers(case)}
 
         def validate_response(self, response: Any, case: Case,
@@ -269,11 +302,10 @@ def test_stateful_sequences_follow_the_links(api_schema: Any, auth: Auth) -> Non
           f"({suites} suites) in {time.monotonic() - started:.0f}s")
     for label, n in sorted(steps.items()):
         print(f"  {n:5d}  {label}")
+    print(f"  calls on a product the run created: {dict(linked)}")
     assert not findings.first, findings.report()
     assert scenarios >= SCENARIOS, scenarios
-    linked = {"POST /api/products", "GET /api/products/{product_id}", "POST /api/orders",
-              "GET /api/orders/{order_id}"}
-    assert linked <= set(steps), steps
+    assert len(linked) >= 3, linked
 
 
 def test_the_document_has_links_for_the_stateful_run(platform: dict[str, str]) -> None:
