@@ -202,6 +202,12 @@ async def test_checkout_without_its_idempotency_key_is_400(
     assert "idempotency" in is_problem(r, 400)["detail"].lower()
 
 
+async def test_a_url_longer_than_daprd_reads_is_414(gateway: httpx.AsyncClient) -> None:
+    """daprd answered it with a bare text/plain 431."""
+    r = await gateway.get("/api/products", params={"search": "\u00e9" * 1200})
+    is_problem(r, 414)
+
+
 async def test_a_big_body_is_413(gateway: httpx.AsyncClient) -> None:
     r = await gateway.post("/api/products", content=b"x" * (1024 * 1024 + 10),
                            headers={"content-type": "application/json"})

@@ -62,3 +62,19 @@ def test_the_input_documents_are_not_modified() -> None:
     before = json.dumps(doc, sort_keys=True)
     merge({"users": doc})
     assert json.dumps(doc, sort_keys=True) == before
+
+
+def test_the_gateways_own_refusals_and_path_rule_are_documented() -> None:
+    doc = service_doc("products")
+    doc["paths"]["/api/products/{key}"] = {"put": {
+        "parameters": [{"name": "key", "in": "path", "required": True,
+                        "schema": {"type": "string"}}],
+        "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
+        "responses": {"200": {"description": "ok"}}}}
+    paths, _ = public_part("products", doc)
+    put = paths["/api/products/{key}"]["put"]
+    assert {"401", "413", "414", "429", "503"} <= set(put["responses"])
+    assert "413" not in paths["/api/products"]["get"]["responses"]  # no body, no 413
+    key = put["parameters"][0]["schema"]
+    assert key["pattern"] == "^[^\\x00-\\x1f\\x7f#?%/]+$"
+    assert key["not"] == {"enum": [".", ".."]}
