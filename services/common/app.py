@@ -404,7 +404,9 @@ def _complete_inputs(schema: Any, structs: dict[str, Any]) -> None:
     - a union of `int` and `float` is a number (Litestar writes `oneOf: [integer, number]`,
       which no integer satisfies, since an integer is both);
     - text holds no NUL character (`NO_NUL`: PostgreSQL text cannot store one, so every
-      service answers 422, services.common.errors.unstorable_value_handler);
+      service answers 422, services.common.errors.unstorable_value_handler), unless the
+      field's Meta says more itself (a description or its own schema: a password, which is
+      hashed, may hold any character);
     - a Struct's `__schema_extra__` (JSON Schema keywords no type can carry, such as
       `min_properties` of a partial update) is applied.
     """

@@ -30,9 +30,11 @@ expression on "METHOD /path") limits the per-operation run.
 
 Authentication: the admin's operations (the catalog's and inventory's writes, the audit
 trails, stats and dead letters, the user list) run with the admin's token, everything else
-with a fresh customer's, so the fuzzer cannot rename the admin or change roles; a product id
-it draws names nothing, so it deletes only products it created (through the links), and
-the products it created are deleted at the end. `ignored_auth` repeats each authenticated
+with a fresh customer's, so the fuzzer cannot rename the admin or change roles. The state
+machine also follows links schemathesis infers (a listing's item ids to PUT and DELETE): there
+the admin's token goes only with products the run created, so the seeded catalog is never
+changed (others get the customer's token and its 403), and the products a test created are
+deleted after it. `ignored_auth` repeats each authenticated
 success without a token and with a wrong one.
 
 No check is turned off for an operation. One is narrowed: positive_data_acceptance lets a
@@ -185,19 +187,25 @@ class Auth:
         if case.operation.label == "POST /api/products" and response.status_code == 201:
             self.created_products.append(response.json()["id"])
 
-    def headers(self, case: Case) -> dict[str, str]:
+    def headers(self, case: Case, *, own_products_only: bool = False) -> dict[str, str]:
         if any(k.lower() == "authorization" for k in case.headers or {}):
             return {}
-        if _is_admin_operation(case.operation.method.upper(), case.operation.path):
-            return dict(self.admin)
-        return dict(self.customer)
+        method, path = case.operation.method.upper(), case.operation.path
+        if not _is_admin_operation(method, path):
+            return dict(self.customer)
+        product = str((case.path_parameters or {}).get("product_id", ""))
+        if (own_products_only and path.startswith(ADMIN_WRITES) and product
+                and product not in self.created_products):
+            return dict(self.customer)  # 403: the seeded catalog is not the fuzzer's
+        return dict(self.admin)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def auth(admin_headers: dict[str, str], customer_headers: dict[str, str]) -> Iterator[Auth]:
     auth = Auth(admin_headers, customer_headers)
     yield auth
-    # The products the run created leave the shop (soft delete), like tidy_catalog's.
+    # The products the test created leave the shop (soft delete) before the next test: the
+    # contract tests run first, and a hundred nameless products would crowd the catalog.
     with requests.Session() as http:
         for product_id in auth.created_products:
             http.delete(f"{stack.GATEWAY_URL}/api/products/{product_id}", headers=admin_headers,
@@ -274,7 +282,9 @@ def test_stateful_sequences_follow_the_links(api_schema: Any, auth: Auth) -> Non
             if set(map(str, (case.path_parameters or {}).values())) & set(
                     auth.created_products):
                 linked[case.operation.label] += 1
-            return {"session": http, "headers": auth.headers(case)}
+            # schemathesis also infers links (GET /api/products -> item ids -> DELETE):
+            # the admin changes only products this run created.
+            return {"session": http, "headers": auth.headers(case, own_products_only=True)}
 
         def validate_response(self, response: Any, case: Case,
                               additional_checks: Any = None, **kwargs: Any) -> None:
