@@ -20,7 +20,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.response import Response
 from litestar.types import Receive, Scope, Send
 
-from services.common import audit, db, telemetry
+from services.common import audit, db, telemetry, text
 from services.common import logging as app_logging
 from services.common.auth import provide_admin, provide_identity
 from services.common.dapr import Sidecar
@@ -390,7 +390,7 @@ def _input_structs(annotation: Any) -> dict[str, Any]:
     return found
 
 
-NO_NUL = r"^[^\x00]*$"
+NO_NUL = text.NO_NUL
 _BOUNDS = (("ge", "minimum"), ("gt", "exclusive_minimum"), ("le", "maximum"),
            ("lt", "exclusive_maximum"))
 

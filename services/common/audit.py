@@ -40,6 +40,7 @@ from litestar.enums import ScopeType
 from litestar.params import Parameter
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from services.common import text
 from services.common.auth import Identity, identity_from_headers, provide_admin
 from services.common.errors import InvalidInput
 
@@ -196,11 +197,12 @@ def audit_route(service: str) -> Any:
     async def list_audit(
         state: State, admin: Identity,
         actor: Annotated[str | None, Parameter(
-            max_length=254, description="Actor id or part of the e-mail")] = None,
+            max_length=254, pattern=text.NO_NUL,
+            description="Actor id or part of the e-mail")] = None,
         action: Annotated[str | None, Parameter(
             max_length=60, pattern=r"^[a-z_.]+$",
             description="An action (product.update) or a prefix (product.)")] = None,
-        entity_id: Annotated[str | None, Parameter(max_length=200)] = None,
+        entity_id: Annotated[str | None, Parameter(max_length=200, pattern=text.NO_NUL)] = None,
         from_: Annotated[str | None, Parameter(
             query="from", max_length=40, schema_extra=TIME_SCHEMA,
             description="From (inclusive): a date (UTC) or a date-time with offset")] = None,

@@ -11,3 +11,5 @@ from __future__ import annotations
 WHITESPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 # Something besides spaces, and no NUL (a name, a category).
 NOT_BLANK = rf"^[^\x00]*[^\x00{WHITESPACE}][^\x00]*$"
+# No NUL (text that is stored or compared in PostgreSQL).
+NO_NUL = r"^[^\x00]*$"

@@ -10,6 +10,7 @@ from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
 from litestar.params import Parameter
 
+from services.common import text
 from services.common.app import link, provide_service
 from services.common.auth import Identity, Role, provide_admin, provide_identity
 from services.common.contracts.internal import JwkSet
@@ -108,7 +109,8 @@ class UsersController(Controller):
         page: Annotated[int, Parameter(ge=1, le=100_000)] = 1,
         page_size: Annotated[int, Parameter(ge=1, le=100)] = 20,
         search: Annotated[str | None, Parameter(
-            max_length=254, description="Part of the e-mail or the name")] = None,
+            max_length=254, pattern=text.NO_NUL,
+            description="Part of the e-mail or the name")] = None,
         role: Role | None = None,
     ) -> UserPage:
         """Every account, oldest first, or those matching `search` and `role` (admin)."""
