@@ -16,9 +16,9 @@ CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("99999999.99")
 AMOUNT_PATTERN = r"^[0-9]{1,8}(\.[0-9]{1,2})?$"
 _AMOUNT = re.compile(AMOUNT_PATTERN)
-# How far a float may sit from a whole number of cents and still be read as it: far above a
-# double's rounding at these magnitudes (1e-8 cent at 1e8), far below a real fraction of a cent.
-_CENT_TOLERANCE = 1e-6
+# How far (relatively) a float may sit from a whole number of cents and still be read as it:
+# far above a double's rounding (1e-16), far below any real fraction of a cent.
+_CENT_TOLERANCE = 1e-9
 AMOUNT_SCHEMA: dict[str, object] = {"oneOf": [
     {"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["19.99"]},
     {"type": "number", "minimum": 0, "maximum": float(MAX_AMOUNT), "multipleOf": 0.01},
@@ -43,7 +43,8 @@ def to_money(value: object) -> Decimal:
         if not 0 <= value <= float(MAX_AMOUNT):
             raise ValueError(f"must be between 0 and {MAX_AMOUNT}")
         cents = round(value * 100)
-        if abs(value * 100 - cents) > _CENT_TOLERANCE:
+        off = abs(value * 100 - cents)
+        if (cents == 0 and value != 0) or off > _CENT_TOLERANCE * max(1, abs(cents)):
             raise ValueError("must have at most two decimal places")
         amount = Decimal(cents) * CENT
     else:
