@@ -17,8 +17,8 @@ MAX_AMOUNT = Decimal("99999999.99")
 AMOUNT_PATTERN = r"^[0-9]{1,8}(\.[0-9]{1,2})?$"
 _AMOUNT = re.compile(AMOUNT_PATTERN)
 # How far (relatively) a float may sit from a whole number of cents and still be read as it:
-# far above a double's rounding (1e-16), far below any real fraction of a cent.
-_CENT_TOLERANCE = 1e-9
+# far above a double's rounding (2e-16), far below any real fraction of a cent at 1e10 cents.
+_CENT_TOLERANCE = 1e-12
 AMOUNT_SCHEMA: dict[str, object] = {"oneOf": [
     {"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["19.99"]},
     {"type": "number", "minimum": 0, "maximum": float(MAX_AMOUNT), "multipleOf": 0.01},
