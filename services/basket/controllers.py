@@ -28,12 +28,12 @@ from services.basket.schemas import (
     MergeRequest,
 )
 from services.basket.service import Baskets, Owner
-from services.common.app import link
 from services.common.auth import Identity, identity_from_headers, provide_identity
 from services.common.contracts.orders import OrderRead
 from services.common.errors import PROBLEM_JSON, NotFound, Unauthorized
 from services.common.internal import CODED_ERROR_HANDLERS
 from services.common.names import HEADER_BASKET_TOKEN
+from services.common.openapi import link
 
 BasketToken = Annotated[
     str | None,

@@ -1,7 +1,7 @@
 """One OpenAPI document for the public API, and interactive docs, served by the gateway.
 
 Each service publishes its own schema at `/schema/openapi.json` (Litestar generates it from
-the msgspec types; services.common.app adds the bearer scheme and the problem+json errors).
+the msgspec types; services.common.openapi adds the bearer scheme and the problem+json errors).
 The gateway fetches them through its sidecar (Dapr service invocation), keeps only the
 public paths (`/api/<service>/...`), prefixes each service's component names with the
 service (`products_ProductOut`) so two services may both have a `PageOut`, adds its own
@@ -24,10 +24,10 @@ from typing import Any
 import msgspec
 import structlog
 
-from services.common.app import BEARER_SCHEME, PROBLEM_SCHEMA, openapi_components
 from services.common.dapr import Sidecar
 from services.common.errors import DomainError
 from services.common.names import BACKEND_APPS
+from services.common.openapi import BEARER_SCHEME, PROBLEM_SCHEMA, openapi_components
 
 log = structlog.get_logger(__name__)
 
@@ -61,7 +61,7 @@ RATE_LIMITED = _problem("Too many requests from this client (gateway rate limit)
 UNAVAILABLE = _problem("The service behind the gateway is unavailable")
 TOO_LARGE = _problem("The body is larger than the gateway takes (1 MiB)")
 URI_TOO_LONG = _problem("The path and query are longer than the gateway takes (6 KiB)")
-# The Problem schema and bearer scheme every service documents (services.common.app).
+# The Problem schema and bearer scheme every service documents (services.common.openapi).
 _SHARED = openapi_components().to_schema()
 PROBLEM = _SHARED["schemas"][PROBLEM_SCHEMA]
 BEARER = _SHARED["securitySchemes"][BEARER_SCHEME]

@@ -140,7 +140,7 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 def require_json(content_type: str, path: str) -> None:
     """Every public API body is JSON, except a product picture (its own image types,
     checked by products): anything else is a 415 before it travels further, as the OpenAPI
-    document says (services.common.app documents the 415 of every operation with a body)."""
+    document says (services.common.openapi documents the 415 of every operation with a body)."""
     media = content_type.split(";")[0].strip().lower()
     if media == "application/json" or media.endswith("+json") or path.endswith("/image"):
         return

@@ -9,12 +9,13 @@ from typing import Any
 from litestar import Controller, get, post, put
 from litestar.di import Provide
 
-from services.common.app import link, provide_service
+from services.common.app import provide_service
 from services.common.auth import Identity, provide_admin
 from services.common.contracts import internal
 from services.common.contracts.internal import ReservationCreate, ReservationRead
 from services.common.internal import CODED_ERROR_HANDLERS, InternalController, require_caller
 from services.common.names import ORDERS, PRODUCTS
+from services.common.openapi import link
 from services.inventory.schemas import StockRead, StockUpdate
 from services.inventory.service import InventoryService
 

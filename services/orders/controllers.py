@@ -10,10 +10,11 @@ from litestar import Controller, Response, get, patch, post
 from litestar.di import Provide
 from litestar.params import Parameter
 
-from services.common.app import link, provide_service
+from services.common.app import provide_service
 from services.common.auth import Identity, provide_identity
 from services.common.contracts.orders import ORDERS_PATH
 from services.common.errors import InvalidInput
+from services.common.openapi import link
 from services.orders.schemas import OrderCreate, OrderPage, OrderRead, OrderStatusUpdate, Status
 from services.orders.service import OrdersService
 from services.orders.status_requests import Shipment

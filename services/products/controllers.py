@@ -14,12 +14,13 @@ from litestar.params import Parameter
 from litestar.response import Response
 
 from services.common import money
-from services.common.app import link, provide_service
+from services.common.app import provide_service
 from services.common.auth import Identity, identity_from_headers, provide_admin
 from services.common.contracts.internal import ProductBatchRead, ProductBatchRequest
 from services.common.errors import NotFound
 from services.common.internal import InternalController, require_caller
 from services.common.names import BASKET, HEADER_CACHE_VERSION, ORDERS
+from services.common.openapi import link
 from services.products import images, subscriptions
 from services.products.cache import VERSION_KEY, Cached
 from services.products.schemas import (

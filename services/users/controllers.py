@@ -11,11 +11,12 @@ from litestar.di import Provide
 from litestar.params import Parameter
 
 from services.common import text
-from services.common.app import link, provide_service
+from services.common.app import provide_service
 from services.common.auth import Identity, Role, provide_admin, provide_identity
 from services.common.contracts.internal import JwkSet
 from services.common.errors import DomainError
 from services.common.names import HEADER_CLIENT_IP
+from services.common.openapi import link
 from services.users.schemas import (
     ProfileUpdate,
     SessionCreate,

@@ -9,7 +9,8 @@ import msgspec
 from litestar import Litestar, get, post
 from litestar.params import Parameter
 
-from services.common.app import NO_NUL, _bind_options_handlers, _document_errors_and_security
+from services.common.app import _bind_options_handlers
+from services.common.openapi import NO_NUL, document_errors_and_security
 
 
 class Line(msgspec.Struct, forbid_unknown_fields=True):
@@ -52,7 +53,7 @@ def write() -> None:
 def _doc() -> dict[str, Any]:
     app = Litestar([change, open_, read])
     app.register(write)  # a second handler group on /read
-    _document_errors_and_security(app)
+    document_errors_and_security(app)
     _bind_options_handlers(app)
     return msgspec.json.decode(msgspec.json.encode(app.openapi_schema.to_schema()))
 
