@@ -14,8 +14,10 @@ Each entry lives as long as an access token can (plus a minute), after which eve
 it names has expired anyway. The gateway checks both keys for a token and keeps the
 answer for `CHECK_SECONDS`, so a revocation takes effect within that time (well under a
 minute) at the cost of one bulk state read per session per period, not per request.
-If the store cannot be read the gateway lets the signed token through and logs it:
-a Redis outage must not log every shopper out, and the token still expires.
+If the store cannot be read the gateway lets a shopper's signed token through and logs
+it: a Redis outage must not log every shopper out, and the token still expires. An admin's
+token is refused instead (503, `strict`): an admin demoted or signed out during the outage
+must not keep the back office until the token expires, and the few admins can retry.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import msgspec
 import structlog
 
 from services.common.dapr import Sidecar
-from services.common.errors import DomainError
+from services.common.errors import DomainError, Unavailable
 from services.common.names import CACHE
 
 log = structlog.get_logger(__name__)
@@ -73,15 +75,22 @@ class Revoker:
         await asyncio.sleep(max(0.0, math.floor(now) + 1 - time.time()))
 
 
+class RevocationUnknown(Unavailable):
+    """The revocation list could not be read for a token that must not pass unchecked."""
+
+
 class RevocationList:
     """The gateway's side: is this token revoked? Answers cached per session."""
 
     def __init__(self, sidecar: Sidecar, check_seconds: float = CHECK_SECONDS) -> None:
         self.sidecar = sidecar
         self.check_seconds = check_seconds
-        self._seen: dict[tuple[str, str], tuple[float, int | None, bool]] = {}
+        self._seen: dict[tuple[str, str], tuple[float, int | None, bool | None]] = {}
 
-    async def revoked(self, user_id: str, sid: str | None, issued_at: int) -> bool:
+    async def revoked(self, user_id: str, sid: str | None, issued_at: int, *,
+                      strict: bool = False) -> bool:
+        """Whether the token is revoked. When the list cannot be read (answer cached like the
+        others), False, or with `strict` RevocationUnknown."""
         now = time.monotonic()
         entry = self._seen.get((user_id, sid or ""))
         if entry is None or now - entry[0] >= self.check_seconds:
@@ -91,9 +100,15 @@ class RevocationList:
             entry = (now, before, ended)
             self._seen[(user_id, sid or "")] = entry
         _, before, ended = entry
+        if ended is None:
+            if strict:
+                raise RevocationUnknown("The session cannot be checked right now; try again "
+                                        "in a few seconds")
+            return False
         return ended or (before is not None and issued_at <= before)
 
-    async def _read(self, user_id: str, sid: str | None) -> tuple[int | None, bool]:
+    async def _read(self, user_id: str, sid: str | None) -> tuple[int | None, bool | None]:
+        """(revoked-before time, session ended); ended is None when the list was unreadable."""
         keys = [user_key(user_id)] + ([session_key(sid)] if sid else [])
         try:
             r = await self.sidecar.request(
@@ -103,9 +118,9 @@ class RevocationList:
             if r.status_code >= 300:
                 raise DomainError(f"bulk state read answered {r.status_code}")
             items = msgspec.json.decode(r.content)
-        except Exception as exc:  # any failure: fail open, logged (see the module doc)
+        except Exception as exc:  # any failure: unknown, logged (see the module doc)
             log.warning("revocation_check_failed", error=type(exc).__name__)
-            return None, False
+            return None, None
         before: int | None = None
         ended = False
         for item in items if isinstance(items, list) else []:

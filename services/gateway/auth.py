@@ -81,7 +81,8 @@ class Authenticator:
             raise Unauthorized("The token is invalid")
         sid = claims.get("sid")
         if self.revocations is not None and await self.revocations.revoked(
-                str(user_id), sid if isinstance(sid, str) else None, int(claims["iat"])):
+                str(user_id), sid if isinstance(sid, str) else None, int(claims["iat"]),
+                strict=role == "admin"):
             raise Unauthorized("The session has ended; sign in again")
         verified = claims.get("email_verified")
         return Identity(user_id=user_id, role=role, email=email,

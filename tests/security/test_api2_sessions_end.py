@@ -6,11 +6,14 @@ rotated. Before the fix each of these access tokens kept working until it expire
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 from typing import Any
 
 import httpx
 
-from tests.conftest import Customer, database, eventually, is_problem, register_customer
+from tests.conftest import Customer, database, eventually, is_problem, register_customer, stack
 
 PASSWORD = "correct horse battery staple"
 users_db = database("users")
@@ -79,6 +82,34 @@ async def test_demotion_stops_the_admin_token_and_a_refresh_gets_the_new_role(
     assert r.status_code == 200, r.text
     demoted = {"Authorization": f"Bearer {r.json()['token']}"}
     is_problem(await gateway.get("/api/users", headers=demoted), 403)
+
+
+async def test_while_the_revocation_list_cannot_be_read_only_admin_tokens_are_refused(
+        gateway: httpx.AsyncClient, admin_headers: dict[str, str]) -> None:
+    """Redis frozen (SIGSTOP): a shopper's token still passes (an outage must not sign every
+    shopper out), an admin's is a 503 (a demotion or sign-out during the outage must not
+    leave the back office open); both work again once the store answers."""
+    shopper = await register_customer(gateway, "Outage Shopper")
+    user = await register_customer(gateway, "Outage Admin")
+    r = await gateway.patch(f"/api/users/{user.id}/role", json={"role": "admin"},
+                            headers=admin_headers)
+    assert r.status_code == 200, r.text
+    as_admin = {"Authorization": f"Bearer {(await _login(gateway, user.email))['token']}"}
+    redis = int((stack.RUN / "redis.pid").read_text())
+    os.kill(redis, signal.SIGSTOP)
+    try:
+        await asyncio.sleep(1.2)  # past the gateway's check period: no answer is cached
+        admin_answer = await gateway.get("/api/users/profile", headers=as_admin)
+        shopper_answer = await gateway.get("/api/users/profile", headers=shopper.headers)
+    finally:
+        os.kill(redis, signal.SIGCONT)
+    assert is_problem(admin_answer, 503)["detail"].startswith(
+        "The session cannot be checked right now")
+    assert shopper_answer.status_code == 200, shopper_answer.text
+
+    async def admin_works() -> bool:
+        return (await gateway.get("/api/users/profile", headers=as_admin)).status_code == 200
+    await eventually(admin_works, timeout=30, what="the admin's token to work again")
 
 
 async def test_a_refresh_chain_ends_at_its_absolute_lifetime(
