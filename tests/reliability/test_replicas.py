@@ -14,7 +14,9 @@ keeps its normal shape for the tests after these.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -137,26 +139,35 @@ async def test_survivor_finishes_the_workflows_of_a_killed_orders_replica(
     declined = set(range(3, 60, 7))
     offset = log_size()
     failures: list[str] = []
-    placing = asyncio.create_task(
-        checkout_until_answered(gateway, buyers, product, declined, failures))
+    # Inventory frozen (SIGSTOP) until just after the kill: every workflow waits in its
+    # reservation, so orders-2 surely dies with work in flight. (A one-activity checkout
+    # can finish between seeing a workflow on orders-2 and the kill: the test then had
+    # nothing to check.) The retry policies outlast the few seconds of the freeze.
+    inventory = int((stack.RUN / "inventory.pid").read_text())
+    os.kill(inventory, signal.SIGSTOP)
+    try:
+        placing = asyncio.create_task(
+            checkout_until_answered(gateway, buyers, product, declined, failures))
 
-    # Kill orders-2 as soon as it hosts a workflow that has not finished yet.
-    in_flight: set[str] = set()
-    deadline = time.monotonic() + 30
-    while not in_flight and time.monotonic() < deadline and not placing.done():
-        pending = {str(r["id"]) for r in await orders_db.fetch(
-            "SELECT id FROM orders WHERE user_id = ANY($1::uuid[]) AND status = 'pending'",
-            user_ids)}
-        in_flight = hosted_since(sidecar_log, start_sidecar) & pending
-        if not in_flight:
-            await asyncio.sleep(0.05)
-    assert in_flight, "orders-2 hosted no workflow in flight: placement did not spread them"
-    await asyncio.to_thread(stack.stop_app, second_orders, secrets, kill=True)
-    killed_at = time.monotonic()
-    hosted = hosted_since(sidecar_log, start_sidecar)
-    unfinished = {str(r["id"]) for r in await orders_db.fetch(
-        "SELECT id FROM orders WHERE id = ANY($1::uuid[]) AND status = 'pending'",
-        [uuid.UUID(i) for i in hosted])}
+        # Kill orders-2 as soon as it hosts a workflow that has not finished yet.
+        in_flight: set[str] = set()
+        deadline = time.monotonic() + 30
+        while not in_flight and time.monotonic() < deadline and not placing.done():
+            pending = {str(r["id"]) for r in await orders_db.fetch(
+                "SELECT id FROM orders WHERE user_id = ANY($1::uuid[]) AND status = 'pending'",
+                user_ids)}
+            in_flight = hosted_since(sidecar_log, start_sidecar) & pending
+            if not in_flight:
+                await asyncio.sleep(0.05)
+        assert in_flight, "orders-2 hosted no workflow in flight: placement did not spread them"
+        await asyncio.to_thread(stack.stop_app, second_orders, secrets, kill=True)
+        killed_at = time.monotonic()
+        hosted = hosted_since(sidecar_log, start_sidecar)
+        unfinished = {str(r["id"]) for r in await orders_db.fetch(
+            "SELECT id FROM orders WHERE id = ANY($1::uuid[]) AND status = 'pending'",
+            [uuid.UUID(i) for i in hosted])}
+    finally:
+        os.kill(inventory, signal.SIGCONT)
     responses = await placing
 
     # Nothing restarts orders-2: the survivor finishes everything (its reconciler also
