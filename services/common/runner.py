@@ -46,4 +46,13 @@ def serve(app_id: str, default_port: int,
                 loop="uvloop", http="httptools", timeout_graceful_shutdown=10,
                 # The gateway alone decides whom to believe (services/gateway/clientaddr.py);
                 # uvicorn's default would trust X-Forwarded-For from loopback.
-                proxy_headers=False)
+                proxy_headers=False, timeout_keep_alive=KEEP_ALIVE_S)
+
+
+# How long an idle keep-alive connection stays open. daprd keeps its idle connections to
+# the app for 90 s (Go's default transport, cloned by its app channel); uvicorn's default
+# of 5 s closed them first, and a request daprd sent on one at that moment failed with
+# "read: connection reset by peer" (ERR_DIRECT_INVOKE 500): the storefront's rare 503s
+# under load, named by web's log of the sidecar's answer. The client closing first ends it.
+DAPR_APP_CHANNEL_IDLE_S = 90
+KEEP_ALIVE_S = DAPR_APP_CHANNEL_IDLE_S + 15
