@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import email
+import re
 import time
 from email import policy
 from email.message import EmailMessage
@@ -63,3 +64,19 @@ def content(msg: EmailMessage) -> str:
     body = msg.get_content()
     assert isinstance(body, str)
     return body
+
+
+def link_tokens(recipient: str, page: str, since_ns: int, count: int = 1,
+                timeout: float = 20.0) -> list[str]:
+    """The tokens of every `/<page>?token=...` link e-mailed to `recipient` since `since_ns`,
+    oldest first, once there are at least `count` (each e-mail shows its link twice: the
+    button and the address, counted once)."""
+    pattern = re.compile(rf"/{re.escape(page)}\?token=([A-Za-z0-9_-]+)")
+    deadline = time.monotonic() + timeout
+    while True:
+        found = list(dict.fromkeys(t for m in messages(recipient, since_ns)
+                                   for t in pattern.findall(content(m))))
+        if len(found) >= count or time.monotonic() > deadline:
+            assert len(found) >= count, f"{len(found)} of {count} {page} links for {recipient}"
+            return found
+        time.sleep(0.2)

@@ -4,8 +4,6 @@ expire, and a reset ends every session."""
 
 from __future__ import annotations
 
-import re
-import time
 import uuid
 from typing import Any
 
@@ -13,30 +11,15 @@ import httpx
 
 from tests.clients import client_from
 from tests.conftest import database, eventually, is_problem, register_customer, unique_email
-from tests.mail import content, messages, now_ns
+from tests.mail import link_tokens, messages, now_ns
 
 PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "a fresh passphrase for the account"
 users_db = database("users")
 
 
-def _links(email: str, page: str, since: int, count: int) -> list[str]:
-    """The tokens of the `page` links e-mailed to `email` since `since` (waiting for
-    `count` of them)."""
-    deadline = time.monotonic() + 20
-    while True:
-        # each e-mail shows its link twice (the button and the address)
-        found = list(dict.fromkeys(
-            t for m in messages(email, since)
-            for t in re.findall(rf"{re.escape(page)}\?token=([A-Za-z0-9_-]+)", content(m))))
-        if len(found) >= count or time.monotonic() > deadline:
-            assert len(found) >= count, f"{len(found)} of {count} {page} links for {email}"
-            return found[:count]
-        time.sleep(0.2)
-
-
 def _token(email: str, page: str, since: int) -> str:
-    return _links(email, page, since, 1)[0]
+    return link_tokens(email, page, since)[0]
 
 
 async def _profile(gateway: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, Any]:
@@ -69,7 +52,7 @@ async def test_a_resent_link_replaces_the_first(gateway: httpx.AsyncClient) -> N
     first = _token(user.email, "account/verify-email", since)
     r = await gateway.post("/api/users/verify-email/resend", headers=user.headers)
     assert r.status_code == 202, r.text
-    second = _links(user.email, "account/verify-email", since, 2)[1]
+    second = link_tokens(user.email, "account/verify-email", since, 2)[1]
     assert second != first
     is_problem(await gateway.post("/api/users/verify-email", json={"token": first}), 422)
     r = await gateway.post("/api/users/verify-email", json={"token": second})
@@ -92,7 +75,7 @@ async def test_password_reset_answers_the_same_for_known_and_unknown_addresses(
         unknown = await client.post("/api/users/password-reset", json={"email": ghost})
     assert known.status_code == unknown.status_code == 202
     assert known.json() == unknown.json()
-    assert _links(user.email, "account/reset-password", since, 1)
+    assert link_tokens(user.email, "account/reset-password", since, 1)
     assert not messages(ghost, since)
 
 
@@ -103,7 +86,7 @@ async def test_a_reset_link_works_once_and_ends_every_session(
     async with client_from() as client:
         r = await client.post("/api/users/password-reset", json={"email": user.email})
         assert r.status_code == 202
-        [token] = _links(user.email, "account/reset-password", since, 1)
+        [token] = link_tokens(user.email, "account/reset-password", since, 1)
         # valid 30 minutes
         lifetime = await users_db.fetchval(
             "SELECT extract(epoch FROM expires_at - created_at) FROM account_links"
@@ -140,7 +123,7 @@ async def test_an_expired_reset_link_is_refused(gateway: httpx.AsyncClient,
     async with client_from() as client:
         assert (await client.post("/api/users/password-reset",
                                   json={"email": user.email})).status_code == 202
-        [token] = _links(user.email, "account/reset-password", since, 1)
+        [token] = link_tokens(user.email, "account/reset-password", since, 1)
         await users_db.execute(
             "UPDATE account_links SET created_at = created_at - interval '31 minutes',"
             " expires_at = expires_at - interval '31 minutes'"

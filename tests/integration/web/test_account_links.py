@@ -6,30 +6,17 @@ the real e-mails in the SMTP sink (tests/mail.py)."""
 from __future__ import annotations
 
 import re
-import time
 
 import httpx
 
 from tests.clients import client_from
 from tests.conftest import unique_email
 from tests.integration.web.test_storefront import BROWSER, csrf_of
-from tests.mail import content, messages, now_ns
+from tests.mail import link_tokens, messages, now_ns
 
 PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "a fresh passphrase for the shop"
 USED = "expired or was already used"
-
-
-def links(email: str, page: str, since: int, count: int = 1) -> list[str]:
-    """The tokens of the `page` links e-mailed to `email` since `since`, oldest first."""
-    deadline = time.monotonic() + 20
-    while True:
-        found = list(dict.fromkeys(
-            t for m in messages(email, since)
-            for t in re.findall(rf"/{re.escape(page)}\?token=([A-Za-z0-9_-]+)", content(m))))
-        if len(found) >= count or time.monotonic() > deadline:
-            assert len(found) >= count, f"{len(found)} of {count} {page} links for {email}"
-            return found
 
 
 def browser() -> httpx.AsyncClient:
@@ -59,7 +46,7 @@ async def test_the_welcome_link_confirms_the_address_after_a_click() -> None:
         account = await shopper.get("/account")
         assert "Not confirmed yet" in account.text
         assert 'action="/account/verify-email/resend"' in account.text
-        [token] = links(email, "account/verify-email", since)
+        [token] = link_tokens(email, "account/verify-email", since)
 
         # Opening the link (as a mail scanner would) spends nothing: it asks for a click.
         page = await shopper.get(f"/account/verify-email?token={token}")
@@ -93,11 +80,11 @@ async def test_the_account_page_resends_the_confirmation_e_mail() -> None:
     since = now_ns()
     async with browser() as shopper:
         email = await sign_up(shopper, "Lost Letter")
-        [first] = links(email, "account/verify-email", since)
+        [first] = link_tokens(email, "account/verify-email", since)
         r = await post_form(shopper, "/account", "/account/verify-email/resend", {})
         assert r.status_code == 303 and r.headers["location"] == "/account"
         assert "new confirmation e-mail" in (await shopper.get("/account")).text
-        second = links(email, "account/verify-email", since, 2)[1]
+        second = link_tokens(email, "account/verify-email", since, 2)[1]
         assert second != first
         old = await post_form(shopper, "/account", "/account/verify-email", {"token": first})
         assert old.status_code == 422 and USED in old.text
@@ -131,7 +118,7 @@ async def test_forgot_password_answers_alike_and_slows_down_a_flood() -> None:
             assert notice, r.text
             answers.append(notice.group(1).replace(address, "ADDRESS"))
         assert answers[0] == answers[1] and "ADDRESS" in answers[0]
-        assert links(email, "account/reset-password", since)
+        assert link_tokens(email, "account/reset-password", since)
         assert not messages(ghost, since)
         # A mistyped address is an inline error on the form.
         r = await post_form(visitor, "/account/forgot-password", "/account/forgot-password",
@@ -154,7 +141,7 @@ async def test_a_reset_link_sets_a_new_password_and_signs_out() -> None:
         r = await post_form(shopper, "/account/forgot-password", "/account/forgot-password",
                             {"email": email})
         assert r.status_code == 200
-        [token] = links(email, "account/reset-password", since)
+        [token] = link_tokens(email, "account/reset-password", since)
         page = f"/account/reset-password?token={token}"
         form = await shopper.get(page)
         assert form.status_code == 200 and "Choose a new password" in form.text
